@@ -1,0 +1,5 @@
+"""Allow ``python -m flotilla``."""
+
+from flotilla.cli import main
+
+raise SystemExit(main())

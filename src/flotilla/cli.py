@@ -1,0 +1,138 @@
+"""`flotilla` command line: the local lab of VM-like nodes.
+
+    flotilla lab up [--managers N] [--workers M] [--subnet CIDR] [--name LAB] [--inventory FILE]
+    flotilla lab status [--name LAB]
+    flotilla lab ssh NODE [COMMAND...]
+    flotilla lab down [--name LAB]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from docker.errors import DockerException
+
+from flotilla.lab import plan
+from flotilla.lab.plan import LabError
+
+
+def _log(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
+def project_root() -> Path:
+    """FLOTILLA_HOME, else the nearest directory above the cwd holding ansible.cfg and playbooks/."""
+    if os.environ.get("FLOTILLA_HOME"):
+        return Path(os.environ["FLOTILLA_HOME"]).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "ansible.cfg").is_file() and (candidate / "playbooks").is_dir():
+            return candidate
+    return here
+
+
+def _paths(name: str, inventory: str | None, fingerprint: str) -> "Paths":
+    from flotilla.lab.lab import Paths
+
+    root = project_root()
+    state_dir = root / ".lab" / name
+    if inventory:
+        inv = Path(inventory).resolve()
+    elif name == plan.DEFAULT_LAB:
+        inv = root / "inventory" / "lab" / "hosts.yml"
+    else:
+        inv = state_dir / "hosts.yml"
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Paths(state_dir=state_dir, inventory=inv, apt_cache=cache_home / "flotilla" / "apt" / fingerprint)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flotilla", description="Flotilla tooling.")
+    sub = parser.add_subparsers(dest="area", required=True)
+    lab = sub.add_parser("lab", help="local lab of VM-like nodes (containers with systemd + sshd)")
+    cmds = lab.add_subparsers(dest="command", required=True)
+
+    def with_name(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--name", default=plan.DEFAULT_LAB, help="lab name (default: %(default)s)")
+        return p
+
+    up = with_name(cmds.add_parser("up", help="create or repair the lab, write its inventory"))
+    up.add_argument("--managers", type=int, help=f"manager nodes (default: existing, else {plan.DEFAULT_MANAGERS})")
+    up.add_argument("--workers", type=int, help=f"worker nodes (default: existing, else {plan.DEFAULT_WORKERS})")
+    up.add_argument("--subnet", help=f"lab network (default: existing, else {plan.DEFAULT_SUBNET})")
+    up.add_argument("--inventory", help="inventory file to write (default: inventory/lab/hosts.yml)")
+    with_name(cmds.add_parser("down", help="remove every container, volume and network of the lab"))
+    with_name(cmds.add_parser("status", help="table of nodes: group, IP, running, SSH, engine"))
+    ssh = with_name(cmds.add_parser("ssh", help="open a shell (or run a command) on a node"))
+    ssh.add_argument("node")
+    ssh.add_argument("cmd", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LabError as exc:
+        print(f"flotilla: error: {exc}", file=sys.stderr)
+        return 2
+    except DockerException as exc:
+        print(f"flotilla: error: the Docker engine refused: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Input is checked before anything is installed, started or created.
+    plan.validate_lab_name(args.name)
+    if args.command == "up":
+        if args.managers is not None or args.workers is not None:
+            plan.validate_counts(
+                plan.DEFAULT_MANAGERS if args.managers is None else args.managers,
+                0 if args.workers is None else args.workers,
+            )
+        if args.subnet is not None:
+            plan.parse_subnet(args.subnet)
+
+    from flotilla.lab.host import detect_mirrors, ensure_engine
+    from flotilla.lab.image import Recipe, ensure_image
+    from flotilla.lab.lab import Lab
+
+    archive, security = detect_mirrors()
+    recipe = Recipe(mirror=archive, security_mirror=security)
+    paths = _paths(args.name, getattr(args, "inventory", None), recipe.fingerprint())
+    client = ensure_engine(project_root() / ".lab", _log)
+    lab = Lab(client, args.name, paths, _log)
+
+    if args.command == "up":
+        image = ensure_image(client, recipe, _log)
+        nodes = lab.up(image, args.managers, args.workers, args.subnet)
+        _log(f"{len(nodes)} nodes up; inventory: {paths.inventory}")
+        _print_status(lab)
+    elif args.command == "status":
+        _print_status(lab)
+    elif args.command == "down":
+        removed = lab.down()
+        _log(f"removed {len(removed)} objects of lab {args.name!r}" + (f": {', '.join(removed)}" if removed else ""))
+    elif args.command == "ssh":
+        lab.ssh(args.node, args.cmd)
+    return 0
+
+
+def _print_status(lab: "Lab") -> None:
+    rows = lab.status()
+    if not rows:
+        print(f"lab {lab.name!r} has no nodes; run `flotilla lab up`")
+        return
+    table = [("NODE", "GROUP", "IP", "RUNNING", "SSH", "ENGINE")]
+    table += [
+        (r.name, r.group, r.ip or "-", "yes" if r.running else "no", "yes" if r.ssh else "no", r.engine)
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,367 @@
+"""A lab of VM-like Debian nodes: containers running systemd and sshd on one bridge network.
+
+Everything the lab creates carries the label io.flotilla.lab=<name>, so `up` adopts what an
+earlier run left and `down` removes exactly that and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import yaml
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from flotilla.lab import plan
+from flotilla.lab.host import Log, ensure_ssh_key, host_routes
+from flotilla.lab.plan import LabError, LabSpec, Node
+
+BOOT_TIMEOUT = 120
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a lab keeps its files on the controller (a gitignored directory)."""
+
+    state_dir: Path
+    inventory: Path
+    apt_cache: Path
+
+    @property
+    def key_file(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "lab.json"
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    group: str
+    ip: str
+    running: bool
+    ssh: bool
+    engine: str
+
+
+class Lab:
+    def __init__(self, client: docker.DockerClient, name: str, paths: Paths, log: Log) -> None:
+        self.client = client
+        self.name = plan.validate_lab_name(name)
+        self.paths = paths
+        self.log = log
+
+    # --- what exists -------------------------------------------------------------------------
+
+    def _containers(self) -> dict[str, Container]:
+        found = self.client.containers.list(all=True, filters={"label": f"{plan.LABEL_LAB}={self.name}"})
+        return {c.labels[plan.LABEL_NODE]: c for c in found if plan.LABEL_NODE in c.labels}
+
+    def _network(self) -> docker.models.networks.Network | None:
+        nets = self.client.networks.list(filters={"label": f"{plan.LABEL_LAB}={self.name}"})
+        return nets[0] if nets else None
+
+    @staticmethod
+    def _subnet_of(network: docker.models.networks.Network) -> str:
+        configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
+        return configs[0].get("Subnet", "")
+
+    def _current_spec(self, managers: int | None, workers: int | None, subnet: str | None) -> LabSpec:
+        """The wanted shape: flags win; otherwise keep what exists; otherwise the defaults."""
+        existing = self._containers()
+        highest = {"manager": 0, "worker": 0}
+        for node in existing:
+            parsed = plan.parse_node_name(node)
+            if parsed:
+                highest[parsed[0]] = max(highest[parsed[0]], parsed[1])
+        if managers is None:
+            managers = highest["manager"] or plan.DEFAULT_MANAGERS
+        if workers is None:
+            workers = highest["worker"] if existing else plan.DEFAULT_WORKERS
+        plan.validate_counts(managers, workers)
+        network = self._network()
+        if subnet is None:
+            subnet = self._subnet_of(network) if network else plan.DEFAULT_SUBNET
+        return LabSpec(self.name, managers, workers, plan.parse_subnet(subnet))
+
+    # --- up ----------------------------------------------------------------------------------
+
+    def up(self, image: str, managers: int | None, workers: int | None, subnet: str | None) -> list[Node]:
+        spec = self._current_spec(managers, workers, subnet)
+        nodes = spec.nodes()
+        self._preflight(spec, nodes)  # every check before anything is created
+
+        ensure_ssh_key(self.paths.key_file, self.log)
+        network = self._ensure_network(spec)
+        existing = self._containers()
+        wanted = {n.name for n in nodes}
+        for name, container in existing.items():
+            if name not in wanted:
+                self.log(f"removing {name}: not in the wanted shape ({spec.managers}+{spec.workers})")
+                self._remove_node(spec, name, container)
+
+        kept, created = [], []
+        for node in nodes:
+            container = existing.get(node.name)
+            if container is not None and self._healthy(container, node, network.name):
+                kept.append(node.name)
+                continue
+            if container is not None:
+                self.log(f"replacing {node.name}: it is {container.status}")
+                self._remove_node(spec, node.name, container)
+            self._create_node(spec, node, image, network.name)
+            created.append(node.name)
+        if kept:
+            self.log(f"kept running nodes: {', '.join(kept)}")
+        if created:
+            self.log(f"started nodes: {', '.join(created)}")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            host_keys = dict(zip([n.ip for n in nodes], pool.map(self._prepare_node, nodes), strict=True))
+        self.paths.known_hosts.write_text(plan.known_hosts_lines(host_keys), encoding="utf-8")
+        self._write_inventory(nodes)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            unreachable = [n.name for n, ok in zip(nodes, pool.map(self._ssh_ok, nodes), strict=True) if not ok]
+        if unreachable:
+            raise LabError(f"SSH login failed for {', '.join(unreachable)}; see `flotilla lab status`")
+        return nodes
+
+    def _preflight(self, spec: LabSpec, nodes: list[Node]) -> None:
+        ours = self._network()
+        others = []
+        for net in self.client.networks.list():
+            if ours is not None and net.id == ours.id:
+                continue
+            for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []:
+                if cfg.get("Subnet"):
+                    others.append((f"Docker network {net.name!r}", cfg["Subnet"]))
+        own_routes = {self._subnet_of(ours)} if ours is not None else set()
+        others += [r for r in host_routes() if r[1] not in own_routes]
+        clash = plan.find_overlap(spec.subnet, others)
+        if clash:
+            raise LabError(
+                f"--subnet {spec.subnet} overlaps {clash[0]} ({clash[1]}); choose a free subnet with --subnet"
+            )
+        if ours is not None and self._subnet_of(ours) != str(spec.subnet) and self._containers():
+            raise LabError(
+                f"lab {self.name!r} runs on {self._subnet_of(ours)}, not {spec.subnet}; "
+                f"run `flotilla lab down --name {self.name}` first to change its subnet"
+            )
+        for node in nodes:
+            try:
+                other = self.client.containers.get(spec.container_name(node.name))
+            except NotFound:
+                continue
+            if other.labels.get(plan.LABEL_LAB) != self.name:
+                raise LabError(
+                    f"a container named {other.name!r} exists and is not part of lab {self.name!r}; "
+                    "remove or rename it, or choose another --name"
+                )
+
+    def _ensure_network(self, spec: LabSpec) -> docker.models.networks.Network:
+        network = self._network()
+        if network is not None and self._subnet_of(network) == str(spec.subnet):
+            return network
+        if network is not None:
+            network.remove()
+        gateway = str(spec.subnet.network_address + 1)
+        return self.client.networks.create(
+            spec.network_name,
+            driver="bridge",
+            ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(spec.subnet), gateway=gateway)]),
+            labels={plan.LABEL_LAB: self.name},
+        )
+
+    def _healthy(self, container: Container, node: Node, network: str) -> bool:
+        if container.status != "running":
+            return False
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        return nets.get(network, {}).get("IPAddress") == node.ip
+
+    def _create_node(self, spec: LabSpec, node: Node, image: str, network: str) -> None:
+        labels = {plan.LABEL_LAB: self.name, plan.LABEL_NODE: node.name, plan.LABEL_GROUP: node.group}
+        volume = self.client.volumes.create(spec.volume_name(node.name), labels=labels)
+        apt_cache = self.paths.apt_cache / spec.container_name(node.name)
+        apt_cache.mkdir(parents=True, exist_ok=True)
+        capbnd = plan.parse_capbnd(Path("/proc/self/status").read_text(encoding="utf-8"))
+        api = self.client.api
+        host_config = api.create_host_config(
+            network_mode=network,
+            # VM-like without --privileged (which fails where the bounding set lacks a capability).
+            cap_add=["ALL"],
+            cap_drop=plan.capabilities_to_drop(capbnd),
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            cgroupns="private",
+            tmpfs={
+                "/run": "rw,nosuid,nodev,exec,mode=755",
+                "/run/lock": "rw,nosuid,nodev,noexec,mode=1777",
+                "/tmp": "rw,nosuid,nodev,exec,mode=1777",
+            },
+            binds={
+                volume.name: {"bind": "/var/lib/docker", "mode": "rw"},
+                str(apt_cache): {"bind": "/var/cache/apt/archives", "mode": "rw"},
+            },
+        )
+        # What the CLI calls `--security-opt systempaths=unconfined`: /proc and /sys unmasked and
+        # writable, so the node's own engine can set sysctls. The API has no option name for it.
+        host_config["MaskedPaths"] = []
+        host_config["ReadonlyPaths"] = []
+        created = api.create_container(
+            image,
+            name=spec.container_name(node.name),
+            hostname=node.name,
+            labels=labels,
+            environment={"container": "docker"},
+            stop_signal="SIGRTMIN+3",
+            host_config=host_config,
+            networking_config=api.create_networking_config(
+                {network: api.create_endpoint_config(ipv4_address=node.ip)}
+            ),
+        )
+        api.start(created["Id"])
+
+    def _remove_node(self, spec: LabSpec, name: str, container: Container) -> None:
+        container.remove(force=True, v=True)
+        try:
+            self.client.volumes.get(spec.volume_name(name)).remove(force=True)
+        except NotFound:
+            pass
+
+    def _exec(self, container: Container, *argv: str) -> tuple[int, str]:
+        result = container.exec_run(list(argv), demux=False)
+        return result.exit_code, (result.output or b"").decode(errors="replace").strip()
+
+    def _prepare_node(self, node: Node) -> str:
+        """Wait for sshd, authorize the lab key, and return the node's real host key."""
+        container = self.client.containers.get(f"{self.name}-{node.name}")
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            code, host_key = self._exec(container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+            active, _ = self._exec(container, "systemctl", "is-active", "--quiet", "ssh.service")
+            if code == 0 and active == 0:
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"{node.name} did not start sshd within {BOOT_TIMEOUT}s; try `flotilla lab up` again")
+            time.sleep(0.5)
+        pubkey = self.paths.key_file.with_suffix(".pub").read_bytes()
+        container.put_archive("/", _tar_authorized_keys(pubkey))
+        return host_key
+
+    def _ssh_command(self, node: Node, *argv: str) -> list[str]:
+        return [
+            "ssh", *SSH_OPTIONS, "-i", str(self.paths.key_file),
+            "-o", f"UserKnownHostsFile={self.paths.known_hosts}", f"root@{node.ip}", *argv,
+        ]  # fmt: skip
+
+    def _ssh_ok(self, node: Node) -> bool:
+        for _ in range(10):
+            proc = subprocess.run(self._ssh_command(node, "true"), capture_output=True, check=False)
+            if proc.returncode == 0:
+                return True
+            time.sleep(1)
+        return False
+
+    def _write_inventory(self, nodes: list[Node]) -> None:
+        inventory = plan.render_inventory(nodes, str(self.paths.key_file), str(self.paths.known_hosts))
+        self.paths.inventory.parent.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"# Written by `flotilla lab up` for lab {self.name!r}: re-run it to refresh, do not edit.\n"
+            "# Real clusters start from inventory/sample/ instead.\n---\n"
+        )
+        self.paths.inventory.write_text(
+            header + yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False), encoding="utf-8"
+        )
+        self.paths.state_file.write_text(
+            json.dumps({"inventory": str(self.paths.inventory)}, indent=2) + "\n", encoding="utf-8"
+        )
+
+    # --- down --------------------------------------------------------------------------------
+
+    def down(self) -> list[str]:
+        removed = []
+        selector = {"label": f"{plan.LABEL_LAB}={self.name}"}
+        for container in self.client.containers.list(all=True, filters=selector):
+            container.remove(force=True, v=True)
+            removed.append(f"container {container.name}")
+        for volume in self.client.volumes.list(filters=selector):
+            volume.remove(force=True)
+            removed.append(f"volume {volume.name}")
+        for network in self.client.networks.list(filters=selector):
+            try:
+                network.remove()
+            except APIError as exc:
+                raise LabError(f"cannot remove network {network.name}: {exc.explanation}") from None
+            removed.append(f"network {network.name}")
+        if self.paths.state_file.exists():
+            inventory = Path(json.loads(self.paths.state_file.read_text(encoding="utf-8"))["inventory"])
+            inventory.unlink(missing_ok=True)
+            self.paths.state_file.unlink()
+        self.paths.known_hosts.unlink(missing_ok=True)
+        return removed
+
+    # --- status ------------------------------------------------------------------------------
+
+    def status(self) -> list[NodeStatus]:
+        network = self._network()
+        rows = []
+        containers = self._containers()
+
+        def probe(item: tuple[str, Container]) -> NodeStatus:
+            name, container = item
+            ip = ""
+            if network is not None:
+                ip = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network.name, {}).get("IPAddress", "")
+            running = container.status == "running"
+            engine, ssh = "-", False
+            if running:
+                code, out = self._exec(container, "docker", "version", "--format", "{{.Server.Version}}")
+                engine = out if code == 0 and out else "-"
+                ssh = bool(ip) and self.paths.known_hosts.exists() and subprocess.run(
+                    self._ssh_command(Node(name, "", ip), "true"), capture_output=True, check=False
+                ).returncode == 0
+            return NodeStatus(name, container.labels.get(plan.LABEL_GROUP, "?"), ip, running, ssh, engine)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            rows = list(pool.map(probe, sorted(containers.items(), key=lambda kv: plan.node_sort_key(kv[0]))))
+        return rows
+
+    def ssh(self, node_name: str, argv: list[str]) -> None:
+        containers = self._containers()
+        if node_name not in containers:
+            known = ", ".join(sorted(containers, key=plan.node_sort_key)) or "none"
+            raise LabError(f"no node {node_name!r} in lab {self.name!r} (nodes: {known})")
+        network = self._network()
+        ip = containers[node_name].attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        command = self._ssh_command(Node(node_name, "", ip), *argv)
+        if os.isatty(0) and not argv:
+            command.insert(1, "-t")
+        os.execvp(command[0], command)
+
+
+def _tar_authorized_keys(pubkey: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ssh_dir = tarfile.TarInfo("root/.ssh")
+        ssh_dir.type, ssh_dir.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(ssh_dir)
+        keys = tarfile.TarInfo("root/.ssh/authorized_keys")
+        keys.size, keys.mode = len(pubkey), 0o600
+        tar.addfile(keys, io.BytesIO(pubkey))
+    return buf.getvalue()
