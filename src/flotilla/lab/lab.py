@@ -228,7 +228,10 @@ class Lab:
             name=spec.container_name(node.name),
             hostname=node.name,
             labels=labels,
-            environment={"container": "docker"},
+            environment={
+                "container": "docker",
+                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            },
             stop_signal="SIGRTMIN+3",
             host_config=host_config,
             networking_config=api.create_networking_config(
