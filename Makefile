@@ -9,7 +9,8 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORTS := .reports
-SCENARIOS ?= default
+# Every molecule scenario (a directory with molecule.yml); `make molecule SCENARIOS=default` for one.
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -39,3 +40,33 @@ lab-down: setup ## Remove the lab's containers, volumes and network
 demo: lab-up ## Lab up, then playbooks/site.yml against it, then a status table
 	$(BIN)/ansible-playbook -i inventory/lab playbooks/site.yml
 	$(BIN)/flotilla lab status
+
+# $(call stage,NAME,COMMAND): run COMMAND, record passed/failed in $(REPORTS)/NAME.stage.
+define stage
+	@mkdir -p $(REPORTS)
+	@if $(2); then echo passed > $(REPORTS)/$(1).stage; else echo failed > $(REPORTS)/$(1).stage; exit 1; fi
+endef
+
+lint: setup ## yamllint and ansible-lint (production profile)
+	$(call stage,yamllint,$(BIN)/yamllint --strict .)
+	$(call stage,ansible-lint,$(BIN)/ansible-lint --nocolor -q)
+
+unit: setup ## pytest: unit tests of the Python code
+	@mkdir -p $(REPORTS)
+	$(BIN)/pytest tests/unit --junitxml=$(REPORTS)/unit.xml
+
+molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
+	@rc=0; for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; \
+	  if $(BIN)/molecule test -s $$s; then r=passed; else r=failed; rc=1; fi; \
+	  mkdir -p $(REPORTS); echo $$r > $(REPORTS)/molecule-$$s.stage; \
+	done; exit $$rc
+
+test: setup ## Lint + unit tests + molecule scenarios; ends with "N passed, N failed"
+	@rm -rf $(REPORTS)
+	@rc=0; for target in lint unit molecule; do $(MAKE) --no-print-directory $$target || rc=1; done; \
+	  $(BIN)/python -m flotilla.report $(REPORTS) || rc=1; exit $$rc
+
+clean: ## Remove the lab and the Python environment (cached images and apt downloads stay)
+	-$(BIN)/flotilla lab down
+	rm -rf $(VENV) $(REPORTS) .pytest_cache
