@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,10 @@ from flotilla.lab.plan import LabError
 
 
 def _log(message: str) -> None:
-    print(f"lab: {message}", flush=True)
+    print(f"lab: {message}", flush=True, file=sys.stderr if _JSON_OUTPUT else sys.stdout)
+
+
+_JSON_OUTPUT = False  # with `up --json`, progress goes to stderr and stdout is one JSON object
 
 
 def project_root() -> Path:
@@ -64,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, help=f"worker nodes (default: existing, else {plan.DEFAULT_WORKERS})")
     up.add_argument("--subnet", help=f"lab network (default: existing, else {plan.DEFAULT_SUBNET})")
     up.add_argument("--inventory", help="inventory file to write (default: inventory/lab/hosts.yml)")
-    with_name(cmds.add_parser("down", help="remove every container, volume and network of the lab"))
+    up.add_argument("--json", action="store_true", help="print what was done as JSON (for playbooks)")
+    down = with_name(cmds.add_parser("down", help="remove every container, volume and network of the lab"))
+    down.add_argument("--json", action="store_true", help="print what was removed as JSON (for playbooks)")
     with_name(cmds.add_parser("status", help="table of nodes: group, IP, running, SSH, engine"))
     ssh = with_name(cmds.add_parser("ssh", help="open a shell (or run a command) on a node"))
     ssh.add_argument("node")
@@ -87,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    global _JSON_OUTPUT  # noqa: PLW0603 - one switch for the whole command
+    _JSON_OUTPUT = bool(getattr(args, "json", False))
     # Input is checked before anything is installed, started or created.
     plan.validate_lab_name(args.name)
     if args.command == "up":
@@ -110,14 +118,23 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "up":
         image = ensure_image(client, recipe, _log)
-        nodes = lab.up(image, args.managers, args.workers, args.subnet)
-        _log(f"{len(nodes)} nodes up; inventory: {paths.inventory}")
-        _print_status(lab)
+        result = lab.up(image, args.managers, args.workers, args.subnet)
+        _log(f"{len(result.nodes)} nodes up; inventory: {paths.inventory}")
+        if args.json:
+            print(json.dumps({
+                "changed": result.changed, "kept": result.kept, "powered_on": result.powered_on,
+                "created": result.created, "removed": result.removed, "inventory": str(paths.inventory),
+                "nodes": [{"name": n.name, "group": n.group, "ip": n.ip} for n in result.nodes],
+            }))  # fmt: skip
+        else:
+            _print_status(lab)
     elif args.command == "status":
         _print_status(lab)
     elif args.command == "down":
         removed = lab.down()
         _log(f"removed {len(removed)} objects of lab {args.name!r}" + (f": {', '.join(removed)}" if removed else ""))
+        if args.json:
+            print(json.dumps({"changed": bool(removed), "removed": removed}))
     elif args.command == "ssh":
         lab.ssh(args.node, args.cmd)
     return 0

@@ -51,6 +51,21 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class UpResult:
+    """What `up` did to each node, for humans and for `--json`."""
+
+    nodes: list[Node]
+    kept: list[str]
+    powered_on: list[str]
+    created: list[str]
+    removed: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.powered_on or self.created or self.removed)
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     name: str
     group: str
@@ -102,7 +117,7 @@ class Lab:
 
     # --- up ----------------------------------------------------------------------------------
 
-    def up(self, image: str, managers: int | None, workers: int | None, subnet: str | None) -> list[Node]:
+    def up(self, image: str, managers: int | None, workers: int | None, subnet: str | None) -> UpResult:
         spec = self._current_spec(managers, workers, subnet)
         nodes = spec.nodes()
         self._preflight(spec, nodes)  # every check before anything is created
@@ -111,29 +126,39 @@ class Lab:
         network = self._ensure_network(spec)
         existing = self._containers()
         wanted = {n.name for n in nodes}
+        removed = []
         for name, container in existing.items():
             if name not in wanted:
                 self.log(f"removing {name}: not in the wanted shape ({spec.managers}+{spec.workers})")
                 self._remove_node(spec, name, container)
+                removed.append(name)
 
-        kept, created = [], []
+        kept, started, created = [], [], []
         for node in nodes:
             container = existing.get(node.name)
-            if container is not None and self._healthy(container, node, network.name):
-                kept.append(node.name)
-                continue
+            if container is not None and self._on_address(container, node, network.name):
+                if container.status == "running":
+                    kept.append(node.name)
+                    continue
+                try:  # a stopped node is powered on again, its disk (and swarm state) intact
+                    container.start()
+                    started.append(node.name)
+                    continue
+                except APIError as exc:
+                    self.log(f"replacing {node.name}: it does not start ({exc.explanation})")
+            elif container is not None:
+                self.log(f"replacing {node.name}: it is not on {node.ip}")
             if container is not None:
-                self.log(f"replacing {node.name}: it is {container.status}")
                 self._remove_node(spec, node.name, container)
             self._create_node(spec, node, image, network.name)
             created.append(node.name)
-        if kept:
-            self.log(f"kept running nodes: {', '.join(kept)}")
-        if created:
-            self.log(f"started nodes: {', '.join(created)}")
+        for verb, names in (("kept running", kept), ("powered on", started), ("started new", created)):
+            if names:
+                self.log(f"{verb} nodes: {', '.join(names)}")
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            host_keys = dict(zip([n.ip for n in nodes], pool.map(self._prepare_node, nodes), strict=True))
+            prepared = pool.map(lambda n: self._prepare_node(spec.container_name(n.name), n), nodes)
+            host_keys = dict(zip([n.ip for n in nodes], prepared, strict=True))
         self.paths.known_hosts.write_text(plan.known_hosts_lines(host_keys), encoding="utf-8")
         self._write_inventory(nodes)
 
@@ -141,7 +166,7 @@ class Lab:
             unreachable = [n.name for n, ok in zip(nodes, pool.map(self._ssh_ok, nodes), strict=True) if not ok]
         if unreachable:
             raise LabError(f"SSH login failed for {', '.join(unreachable)}; see `flotilla lab status`")
-        return nodes
+        return UpResult(nodes, kept, started, created, removed)
 
     def _preflight(self, spec: LabSpec, nodes: list[Node]) -> None:
         ours = self._network()
@@ -189,14 +214,16 @@ class Lab:
             labels={plan.LABEL_LAB: self.name},
         )
 
-    def _healthy(self, container: Container, node: Node, network: str) -> bool:
-        if container.status != "running":
-            return False
-        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
-        return nets.get(network, {}).get("IPAddress") == node.ip
+    @staticmethod
+    def _on_address(container: Container, node: Node, network: str) -> bool:
+        """Whether the container is attached to the lab network with the node's address."""
+        endpoint = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network, {})
+        configured = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
+        return (configured or endpoint.get("IPAddress")) == node.ip
 
     def _create_node(self, spec: LabSpec, node: Node, image: str, network: str) -> None:
         labels = {plan.LABEL_LAB: self.name, plan.LABEL_NODE: node.name, plan.LABEL_GROUP: node.group}
+        self._remove_volume(spec, node.name)  # a new node gets a blank disk, like a fresh VM
         volume = self.client.volumes.create(spec.volume_name(node.name), labels=labels)
         apt_cache = self.paths.apt_cache / spec.container_name(node.name)
         apt_cache.mkdir(parents=True, exist_ok=True)
@@ -242,18 +269,23 @@ class Lab:
 
     def _remove_node(self, spec: LabSpec, name: str, container: Container) -> None:
         container.remove(force=True, v=True)
+        self._remove_volume(spec, name)
+
+    def _remove_volume(self, spec: LabSpec, name: str) -> None:
         try:
-            self.client.volumes.get(spec.volume_name(name)).remove(force=True)
+            volume = self.client.volumes.get(spec.volume_name(name))
         except NotFound:
-            pass
+            return
+        if volume.attrs.get("Labels", {}).get(plan.LABEL_LAB) == self.name:
+            volume.remove(force=True)
 
     def _exec(self, container: Container, *argv: str) -> tuple[int, str]:
         result = container.exec_run(list(argv), demux=False)
         return result.exit_code, (result.output or b"").decode(errors="replace").strip()
 
-    def _prepare_node(self, node: Node) -> str:
+    def _prepare_node(self, container_name: str, node: Node) -> str:
         """Wait for sshd, authorize the lab key, and return the node's real host key."""
-        container = self.client.containers.get(f"{self.name}-{node.name}")
+        container = self.client.containers.get(container_name)
         deadline = time.monotonic() + BOOT_TIMEOUT
         while True:
             code, host_key = self._exec(container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
