@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `flotilla lab status | head`
+        sys.stderr.close()
+        return 141
 
 
 def _run(args: argparse.Namespace) -> int:

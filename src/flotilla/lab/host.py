@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
-from flotilla.lab.plan import LabError, parse_apt_mirrors
+from flotilla.lab.plan import LabError, parse_apt_mirrors, parse_proc_net_route
 
 Log = Callable[[str], None]
 
@@ -156,8 +156,7 @@ def detect_mirrors() -> tuple[str, str]:
 
 
 def host_routes() -> list[tuple[str, str]]:
-    from flotilla.lab.plan import parse_proc_net_route
-
+    """The controller's routed networks, which a lab subnet must not overlap."""
     try:
         return parse_proc_net_route(Path("/proc/net/route").read_text(encoding="utf-8"))
     except OSError:

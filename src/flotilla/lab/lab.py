@@ -305,12 +305,14 @@ class Lab:
             "-o", f"UserKnownHostsFile={self.paths.known_hosts}", f"root@{node.ip}", *argv,
         ]  # fmt: skip
 
-    def _ssh_ok(self, node: Node) -> bool:
-        for _ in range(10):
+    def _ssh_ok(self, node: Node, attempts: int = 10) -> bool:
+        """Whether a real SSH login with the lab key and the pinned host key works."""
+        for attempt in range(attempts):
             proc = subprocess.run(self._ssh_command(node, "true"), capture_output=True, check=False)
             if proc.returncode == 0:
                 return True
-            time.sleep(1)
+            if attempt + 1 < attempts:
+                time.sleep(1)
         return False
 
     def _write_inventory(self, nodes: list[Node]) -> None:
@@ -355,7 +357,6 @@ class Lab:
 
     def status(self) -> list[NodeStatus]:
         network = self._network()
-        rows = []
         containers = self._containers()
 
         def probe(item: tuple[str, Container]) -> NodeStatus:
@@ -368,14 +369,11 @@ class Lab:
             if running:
                 code, out = self._exec(container, "docker", "version", "--format", "{{.Server.Version}}")
                 engine = out if code == 0 and out else "-"
-                ssh = bool(ip) and self.paths.known_hosts.exists() and subprocess.run(
-                    self._ssh_command(Node(name, "", ip), "true"), capture_output=True, check=False
-                ).returncode == 0
+                ssh = bool(ip) and self.paths.known_hosts.exists() and self._ssh_ok(Node(name, "", ip), attempts=1)
             return NodeStatus(name, container.labels.get(plan.LABEL_GROUP, "?"), ip, running, ssh, engine)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            rows = list(pool.map(probe, sorted(containers.items(), key=lambda kv: plan.node_sort_key(kv[0]))))
-        return rows
+            return list(pool.map(probe, sorted(containers.items(), key=lambda kv: plan.node_sort_key(kv[0]))))
 
     def ssh(self, node_name: str, argv: list[str]) -> None:
         containers = self._containers()
