@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from docker.errors import DockerException
 
@@ -20,11 +22,11 @@ from flotilla.lab import plan
 from flotilla.lab.plan import LabError
 
 
-def _log(message: str) -> None:
-    print(f"lab: {message}", flush=True, file=sys.stderr if _JSON_OUTPUT else sys.stdout)
+def _logger(stream: TextIO) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        print(f"lab: {message}", flush=True, file=stream)
 
-
-_JSON_OUTPUT = False  # with `up --json`, progress goes to stderr and stdout is one JSON object
+    return log
 
 
 def project_root() -> Path:
@@ -96,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    global _JSON_OUTPUT  # noqa: PLW0603 - one switch for the whole command
-    _JSON_OUTPUT = bool(getattr(args, "json", False))
+    # With --json, stdout carries one JSON object and progress goes to stderr.
+    log = _logger(sys.stderr if getattr(args, "json", False) else sys.stdout)
     # Input is checked before anything is installed, started or created.
     plan.validate_lab_name(args.name)
     if args.command == "up":
@@ -116,13 +118,13 @@ def _run(args: argparse.Namespace) -> int:
     archive, security = detect_mirrors()
     recipe = Recipe(mirror=archive, security_mirror=security)
     paths = _paths(args.name, getattr(args, "inventory", None), recipe.fingerprint())
-    client = ensure_engine(project_root() / ".lab", _log)
-    lab = Lab(client, args.name, paths, _log)
+    client = ensure_engine(project_root() / ".lab", log)
+    lab = Lab(client, args.name, paths, log)
 
     if args.command == "up":
-        image = ensure_image(client, recipe, _log)
+        image = ensure_image(client, recipe, log)
         result = lab.up(image, args.managers, args.workers, args.subnet)
-        _log(f"{len(result.nodes)} nodes up; inventory: {paths.inventory}")
+        log(f"{len(result.nodes)} nodes up; inventory: {paths.inventory}")
         if args.json:
             print(json.dumps({
                 "changed": result.changed, "kept": result.kept, "powered_on": result.powered_on,
@@ -135,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         _print_status(lab)
     elif args.command == "down":
         removed = lab.down()
-        _log(f"removed {len(removed)} objects of lab {args.name!r}" + (f": {', '.join(removed)}" if removed else ""))
+        log(f"removed {len(removed)} objects of lab {args.name!r}" + (f": {', '.join(removed)}" if removed else ""))
         if args.json:
             print(json.dumps({"changed": bool(removed), "removed": removed}))
     elif args.command == "ssh":

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from flotilla.lab.image import Recipe
+from flotilla.lab.image import IMPORT_CHANGES, Recipe
 
 
 def test_fingerprint_is_stable_and_names_the_tag():
@@ -29,3 +29,8 @@ def test_recipe_files_ship_with_the_package():
     assert files["flotilla-init"].startswith(b"#!/usr/bin/python3")
     assert b"ssh-keygen -A" in files["flotilla-ssh-hostkeys.service"]
     assert b"@SUITE@-security" in files["debian.sources"]
+
+
+def test_imported_image_has_a_path_for_exec():
+    # Without ENV PATH an imported image gives `docker exec` no PATH, and `docker` is not found.
+    assert any(change.startswith("ENV PATH=") and "/usr/bin" in change for change in IMPORT_CHANGES)

@@ -22,7 +22,15 @@ from flotilla.lab.plan import LabError
 
 IMAGE_REPOSITORY = "flotilla/node"
 IMAGE_LABEL = "io.flotilla.image"
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
+
+# Image configuration set at import: systemd through our init wrapper, and a PATH, which an
+# imported image otherwise lacks (so `docker exec` into a node would find no `docker`).
+IMPORT_CHANGES = (
+    'CMD ["/usr/local/sbin/flotilla-init"]',
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    f'LABEL {IMAGE_LABEL}="node"',
+)
 
 # Units that cannot work in a container, or would wait for a console that does not exist.
 MASKED_UNITS = (
@@ -58,7 +66,7 @@ class Recipe:
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for part in (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror,
-                     *self.packages, *MASKED_UNITS):
+                     *self.packages, *MASKED_UNITS, *IMPORT_CHANGES):
             digest.update(part.encode() + b"\0")
         for name, content in self.files().items():
             digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
@@ -106,10 +114,7 @@ def _build(client: docker.DockerClient, recipe: Recipe, log: Log) -> None:
             str(archive),
             repository=repository,
             tag=tag,
-            changes=[
-                'CMD ["/usr/local/sbin/flotilla-init"]',
-                f'LABEL {IMAGE_LABEL}="node"',
-            ],
+            changes=list(IMPORT_CHANGES),
         )
     log(f"built {recipe.tag}")
 

@@ -136,18 +136,13 @@ class Lab:
         kept, started, created = [], [], []
         for node in nodes:
             container = existing.get(node.name)
-            if container is not None and self._on_address(container, node, network.name):
-                if container.status == "running":
-                    kept.append(node.name)
-                    continue
-                try:  # a stopped node is powered on again, its disk (and swarm state) intact
-                    container.start()
-                    started.append(node.name)
-                    continue
-                except APIError as exc:
-                    self.log(f"replacing {node.name}: it does not start ({exc.explanation})")
-            elif container is not None:
-                self.log(f"replacing {node.name}: it is not on {node.ip}")
+            outcome = self._revive(container, node, network.name) if container is not None else None
+            if outcome == "kept":
+                kept.append(node.name)
+                continue
+            if outcome == "powered on":
+                started.append(node.name)
+                continue
             if container is not None:
                 self._remove_node(spec, node.name, container)
             self._create_node(spec, node, image, network.name)
@@ -214,12 +209,21 @@ class Lab:
             labels={plan.LABEL_LAB: self.name},
         )
 
-    @staticmethod
-    def _on_address(container: Container, node: Node, network: str) -> bool:
-        """Whether the container is attached to the lab network with the node's address."""
+    def _revive(self, container: Container, node: Node, network: str) -> str | None:
+        """Keep a running node, power a stopped one on with its disk; None means replace it."""
         endpoint = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network, {})
-        configured = (endpoint.get("IPAMConfig") or {}).get("IPv4Address")
-        return (configured or endpoint.get("IPAddress")) == node.ip
+        address = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or endpoint.get("IPAddress")
+        if address != node.ip:
+            self.log(f"replacing {node.name}: it is not on {node.ip}")
+            return None
+        if container.status == "running":
+            return "kept"
+        try:
+            container.start()
+        except APIError as exc:
+            self.log(f"replacing {node.name}: it does not start ({exc.explanation})")
+            return None
+        return "powered on"
 
     def _create_node(self, spec: LabSpec, node: Node, image: str, network: str) -> None:
         labels = {plan.LABEL_LAB: self.name, plan.LABEL_NODE: node.name, plan.LABEL_GROUP: node.group}
@@ -255,10 +259,7 @@ class Lab:
             name=spec.container_name(node.name),
             hostname=node.name,
             labels=labels,
-            environment={
-                "container": "docker",
-                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            },
+            environment={"container": "docker"},
             stop_signal="SIGRTMIN+3",
             host_config=host_config,
             networking_config=api.create_networking_config(
