@@ -39,12 +39,15 @@ def test_python_sdk_is_importable_for_community_docker(host):
     assert version[0].isdigit()
 
 
-def test_engine_version_is_pinned_and_held(host, wanted):
-    package = host.package("docker.io")
+# The lab's nodes run Debian 13, where the role pins and holds the engine and its CLI together
+# (docker.io and docker-cli, roles/docker_engine/vars/Debian.yml).
+@pytest.mark.parametrize("name", ["docker.io", "docker-cli"])
+def test_engine_packages_are_pinned_and_held(host, wanted, name):
+    package = host.package(name)
     assert package.is_installed
     assert fnmatch.fnmatch(package.version, wanted["docker_engine_version"])
-    selection = host.check_output("dpkg --get-selections docker.io").split()
-    assert selection == ["docker.io", "hold" if wanted["docker_engine_hold"] else "install"]
+    selection = host.check_output(f"dpkg --get-selections {name}").split()
+    assert selection == [name, "hold" if wanted["docker_engine_hold"] else "install"]
 
 
 def test_engine_runs_containers(host):
