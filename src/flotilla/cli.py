@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print what was done as JSON (for playbooks)")
     down = with_name(cmds.add_parser("down", help="remove every container, volume and network of the lab"))
     down.add_argument("--json", action="store_true", help="print what was removed as JSON (for playbooks)")
-    with_name(cmds.add_parser("status", help="table of nodes: group, IP, running, SSH, engine"))
+    with_name(cmds.add_parser("status", help="table of nodes (group, IP, running, SSH, engine), then the swarm's nodes"))
     ssh = with_name(cmds.add_parser("ssh", help="open a shell (or run a command) on a node"))
     ssh.add_argument("node")
     ssh.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -158,3 +158,13 @@ def _print_status(lab: "Lab") -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    nodes = lab.swarm_nodes()
+    print()
+    if nodes is None:
+        print("swarm: none yet (run playbooks/site.yml)")
+        return
+    from flotilla.lab.swarm_table import format_nodes
+
+    print(f"swarm: {len(nodes)} nodes")
+    for line in format_nodes(nodes):
+        print(line)

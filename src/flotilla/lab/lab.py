@@ -376,6 +376,22 @@ class Lab:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(probe, sorted(containers.items(), key=lambda kv: plan.node_sort_key(kv[0]))))
 
+    def swarm_nodes(self) -> list[dict] | None:
+        """`docker node inspect` of every node, asked of the first running node that is a
+        manager; None when no node runs a swarm manager."""
+        containers = self._containers()
+        for name in sorted(containers, key=plan.node_sort_key):
+            container = containers[name]
+            if container.status != "running":
+                continue
+            code, ids = self._exec(container, "docker", "node", "ls", "--quiet")
+            if code != 0 or not ids:
+                continue
+            code, out = self._exec(container, "docker", "node", "inspect", *ids.split())
+            if code == 0:
+                return json.loads(out)
+        return None
+
     def ssh(self, node_name: str, argv: list[str]) -> None:
         containers = self._containers()
         if node_name not in containers:
