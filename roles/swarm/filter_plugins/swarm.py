@@ -212,10 +212,10 @@ def swarm_duplicates(addresses: dict[str, str]) -> dict[str, list[str]]:
 
 
 def swarm_version_at_least(version: str, minimum: str) -> bool:
-    """Compare engine versions like '26.1.5+dfsg1' or '28.5.1' by their numeric release."""
+    """Compare engine versions like '26.1.5+dfsg1', '28.5.1' or '5:28.5.1-1~debian.13' by release."""
 
     def release(text: str) -> tuple[int, ...]:
-        head = str(text).split("+")[0].split("-")[0].split("~")[0]
+        head = str(text).split(":")[-1].split("+")[0].split("-")[0].split("~")[0]
         parts = []
         for piece in head.split("."):
             digits = "".join(ch for ch in piece if ch.isdigit())

@@ -1,0 +1,198 @@
+"""The swarm role's decisions (roles/swarm/filter_plugins/swarm.py), case by case."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location("swarm_filters", Path("roles/swarm/filter_plugins/swarm.py"))
+sf = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(sf)
+
+
+def info(state="inactive", node_id="", control=False, cluster="", name=""):
+    swarm = {"LocalNodeState": state, "NodeID": node_id, "ControlAvailable": control}
+    if cluster:
+        swarm["Cluster"] = {"ID": cluster}
+    return {"Name": name, "Swarm": swarm}
+
+
+def node(node_id, role="worker", state="ready", reach=None, leader=False, hostname=None, addr="", labels=None):
+    result = {
+        "ID": node_id,
+        "Spec": {"Role": role, "Availability": "active", "Labels": labels or {}},
+        "Status": {"State": state, "Addr": addr},
+        "Description": {"Hostname": hostname or node_id},
+    }
+    if role == "manager":
+        result["ManagerStatus"] = {"Reachability": reach or "reachable", "Leader": leader}
+    return result
+
+
+class TestBootstrap:
+    def test_fresh_hosts_init_on_first_manager(self):
+        hosts = {"m1": info(), "m2": info(), "w1": info()}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m1", "init": True, "cluster_id": ""}
+
+    def test_existing_manager_wins_over_group_order(self):
+        hosts = {"m1": info(), "m2": info("active", "b", True, "C"), "w1": info()}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m2", "init": False, "cluster_id": "C"}
+
+    def test_manager_moved_to_workers_still_bootstraps(self):
+        hosts = {"m1": info("active", "w", False), "w1": info("active", "a", True, "C")}
+        assert sf.swarm_bootstrap(hosts, ["m1"], ["w1"])["host"] == "w1"
+
+    def test_unreachable_first_manager_is_skipped(self):
+        assert sf.swarm_bootstrap({"m2": info()}, ["m1", "m2"], [])["host"] == "m2"
+
+    def test_no_reachable_manager(self):
+        assert sf.swarm_bootstrap({"w1": info()}, ["m1"], ["w1"])["host"] == ""
+
+
+class TestMembership:
+    def test_states(self):
+        hosts = {
+            "member": info("active", "a"),
+            "new": info("inactive"),
+            "other": info("active", "zzz"),
+            "stuck": info("pending", "p"),
+            "locked": info("locked", "l"),
+            "gone": {},
+        }
+        assert sf.swarm_membership(hosts, [node("a")]) == {
+            "member": "member", "new": "join", "other": "foreign", "stuck": "broken", "locked": "broken",
+            "gone": "unknown",
+        }  # fmt: skip
+
+
+class TestStale:
+    def test_down_duplicate_of_reinstalled_host(self):
+        hosts = {"w1": info("active", "new", name="w1")}
+        nodes = [node("old", state="down", hostname="w1"), node("new", hostname="w1")]
+        assert [n["ID"] for n in sf.swarm_stale_nodes(hosts, nodes)] == ["old"]
+
+    @pytest.mark.parametrize(
+        "nodes",
+        [
+            [node("old", state="ready", hostname="w1")],  # not down: a different live host
+            [node("old", state="down", hostname="w9")],  # not the name of an inventory host
+            [node("new", state="down", hostname="w1")],  # the host's own entry, just down
+        ],
+    )
+    def test_not_stale(self, nodes):
+        assert sf.swarm_stale_nodes({"w1": info("active", "new", name="w1")}, nodes) == []
+
+
+class TestRoleChanges:
+    def test_promote_and_demote_from_groups(self):
+        hosts = {"m1": info("active", "a"), "w1": info("active", "b"), "m3": info("active", "c")}
+        nodes = [node("a", "manager"), node("b", "worker"), node("c", "manager")]
+        changes = sf.swarm_role_changes(hosts, nodes, ["m1", "w1"], ["m3"])
+        assert changes == {"promote": ["w1"], "demote": ["m3"]}
+
+    def test_hosts_not_in_swarm_are_not_changed(self):
+        changes = sf.swarm_role_changes({"w1": info("inactive")}, [node("a", "manager")], [], ["w1"])
+        assert changes == {"promote": [], "demote": []}
+
+
+class TestHealth:
+    def test_healthy(self):
+        nodes = [node("a", "manager", leader=True), node("b", "manager"), node("c", "manager"), node("w")]
+        health = sf.swarm_health(nodes)
+        assert health["healthy"] and health["leader"] == "a" and health["quorum"] == 2
+
+    def test_unreachable_manager_and_no_leader(self):
+        health = sf.swarm_health([node("a", "manager"), node("b", "manager", reach="unreachable")])
+        assert not health["healthy"]
+        assert health["problems"] == ["manager b is unreachable", "the swarm has no leader"]
+
+
+class TestRemovalCheck:
+    def managers(self, *reach):
+        return [node(f"m{i}", "manager", reach=r, leader=i == 0) for i, r in enumerate(reach)]
+
+    def test_worker_is_always_safe(self):
+        assert sf.swarm_removal_check([*self.managers("reachable"), node("w")], "w") == ""
+
+    def test_last_manager(self):
+        assert "last manager" in sf.swarm_removal_check(self.managers("reachable"), "m0")
+
+    def test_dead_manager_of_three_can_go(self):
+        assert sf.swarm_removal_check(self.managers("reachable", "reachable", "unreachable"), "m2") == ""
+
+    def test_live_manager_when_another_is_dead_cannot(self):
+        message = sf.swarm_removal_check(self.managers("reachable", "reachable", "unreachable"), "m1")
+        assert "fewer than the 2 a quorum needs" in message
+
+    def test_no_quorum(self):
+        message = sf.swarm_removal_check(self.managers("reachable", "unreachable", "unreachable"), "m2")
+        assert "no quorum" in message
+
+    def test_unknown_node(self):
+        assert "not in this swarm" in sf.swarm_removal_check([], "x")
+
+
+def test_find_node_by_id_then_by_address():
+    nodes = [node("a", addr="10.0.0.1"), node("old", state="down", addr="10.0.0.2"), node("b", addr="10.0.0.2")]
+    assert sf.swarm_find_node(nodes, "a", "10.0.0.9")["ID"] == "a"
+    assert sf.swarm_find_node(nodes, "", "10.0.0.2")["ID"] == "b"
+    assert sf.swarm_find_node(nodes, "", "10.0.0.3") == {}
+
+
+@pytest.mark.parametrize(
+    ("pools", "networks", "expected"),
+    [
+        (["10.0.0.0/8"], ["192.168.250.0/24", "172.17.0.0/16"], []),
+        (["10.0.0.0/8"], ["10.20.0.0/16"], ["10.0.0.0/8 overlaps 10.20.0.0/16"]),
+        (["172.16.0.0/12"], ["172.17.0.0/16"], ["172.16.0.0/12 overlaps 172.17.0.0/16"]),
+        (["10.0.0.0/8"], ["fd00::/64"], []),
+    ],
+)
+def test_pool_overlaps(pools, networks, expected):
+    assert sf.swarm_pool_overlaps(pools, networks) == expected
+
+
+def test_duplicates():
+    assert sf.swarm_duplicates({"a": "1.1.1.1", "b": "1.1.1.1", "c": "2.2.2.2", "d": ""}) == {"1.1.1.1": ["a", "b"]}
+
+
+@pytest.mark.parametrize(
+    ("version", "minimum", "ok"),
+    [("26.1.5+dfsg1", "20.10.0", True), ("20.10.24+dfsg1", "20.10.0", True), ("19.03.15", "20.10.0", False),
+     ("5:28.5.1-1~debian.13~trixie", "20.10.0", True), ("28.5.1", "28.5.1", True)],
+)  # fmt: skip
+def test_version_at_least(version, minimum, ok):
+    assert sf.swarm_version_at_least(version, minimum) is ok
+
+
+def test_labels_are_strings():
+    assert sf.swarm_labels({"rack": 1, "ssd": True, "zone": "a", "x": None}) == {
+        "rack": "1", "ssd": "true", "zone": "a", "x": ""
+    }  # fmt: skip
+    assert sf.swarm_labels(None) == {}
+
+
+class TestPorts:
+    def test_listen_on_what_nothing_holds(self):
+        assert sf.swarm_listen_ports({}, True) == ["7946/tcp", "7946/udp", "4789/udp", "2377/tcp"]
+        assert sf.swarm_listen_ports({"7946/udp": "dockerd"}, False) == ["7946/tcp", "4789/udp"]
+
+    def test_conflicts_name_foreign_holders_only(self):
+        held = {"7946/udp": "dockerd", "4789/udp": "kernel", "2377/tcp": "nginx"}
+        assert sf.swarm_port_conflicts(held, True) == ["2377/tcp (by nginx)"]
+        assert sf.swarm_port_conflicts(held, False) == []
+
+    def test_peers_skip_udp_their_engine_holds(self):
+        held = {"m1": {}, "w1": {"7946/udp": "dockerd", "7946/tcp": "dockerd", "4789/udp": "kernel"}}
+        addrs = {"m1": "10.0.0.1", "w1": "10.0.0.2"}
+        assert sf.swarm_probe_peers(held, addrs, "m1", ["m1"]) == [
+            {"name": "w1", "addr": "10.0.0.2", "ports": ["7946/tcp"]}
+        ]
+        assert sf.swarm_probe_peers(held, addrs, "w1", ["m1"]) == [
+            {"name": "m1", "addr": "10.0.0.1", "ports": ["7946/tcp", "7946/udp", "4789/udp", "2377/tcp"]}
+        ]
+
+    def test_table(self):
+        blocked = [{"src": "m1", "dst": "w1", "addr": "10.0.0.2", "port": 4789, "proto": "udp"}]
+        assert sf.swarm_port_table(blocked) == ["FROM  TO             PORT", "m1    w1 (10.0.0.2)  4789/udp"]
+        assert sf.swarm_port_table([]) == []
