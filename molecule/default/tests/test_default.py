@@ -1,4 +1,4 @@
-"""Scenario `default`: what docker_engine must have done on every lab node.
+"""Scenario `default`: what docker_engine and swarm must have done on every lab node.
 
 Expected values come from the scenario inventory (inventory/group_vars/all.yml), the same
 variables the converge run used, and are checked against the live engine, not only files.
@@ -6,6 +6,8 @@ variables the converge run used, and are checked against the live engine, not on
 
 import fnmatch
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -60,3 +62,46 @@ def test_engine_runs_containers(host):
         assert host.run("docker run --rm flotilla-verify:probe /usr/bin/true").rc == 0
     finally:
         host.run("docker image rm -f flotilla-verify:probe")
+
+
+# --- The swarm (role swarm), checked on JSON from the engines ------------------------------------
+
+
+def _inventory_vars(name):
+    """Variables of any inventory host, as Ansible resolves them for the converge run."""
+    inventory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "inventory")
+    out = subprocess.run(
+        ["ansible-inventory", "-i", inventory, "--host", name], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def _swarm_info(host):
+    return json.loads(host.check_output("docker info --format '{{json .Swarm}}'"))
+
+
+def test_node_is_in_the_swarm_in_its_inventory_role(host, wanted):
+    swarm = _swarm_info(host)
+    assert swarm["LocalNodeState"] == "active"
+    assert swarm["Error"] == ""
+    is_manager = host.backend.host in wanted["groups"]["swarm_managers"]
+    assert swarm["ControlAvailable"] is is_manager
+
+
+def test_swarm_seen_from_each_manager(host, wanted):
+    if host.backend.host not in wanted["groups"]["swarm_managers"]:
+        pytest.skip("workers cannot list nodes")
+    ids = host.check_output("docker node ls --quiet").split()
+    nodes = json.loads(host.check_output("docker node inspect " + " ".join(ids)))
+    inventory = wanted["groups"]["swarm_managers"] + wanted["groups"]["swarm_workers"]
+    assert sorted(n["Description"]["Hostname"] for n in nodes) == sorted(inventory)
+
+    managers = [n for n in nodes if n["Spec"]["Role"] == "manager"]
+    assert sorted(n["Description"]["Hostname"] for n in managers) == sorted(wanted["groups"]["swarm_managers"])
+    assert all(n["ManagerStatus"]["Reachability"] == "reachable" for n in managers)
+    assert sum(1 for n in managers if n["ManagerStatus"].get("Leader")) == 1
+    for node in nodes:
+        assert node["Status"]["State"] == "ready", node["Description"]["Hostname"]
+        expected = _inventory_vars(node["Description"]["Hostname"])
+        assert node["Spec"]["Availability"] == expected.get("swarm_node_availability", "active")
+        assert node["Spec"]["Labels"] == {k: str(v) for k, v in expected.get("swarm_node_labels", {}).items()}

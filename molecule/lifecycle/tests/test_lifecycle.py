@@ -1,0 +1,169 @@
+"""Scenario `lifecycle`: edit the inventory, run the real playbooks, check the live swarm.
+
+The tests run in file order, each building on the previous one, against one lab. They work on a
+copy of the scenario inventory (the lab rewrites hosts.yml when it adds a node; the copy re-applies
+the edits). `host` is manager1, which stays a manager throughout and answers `docker node ...`.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = SCENARIO.parents[1]
+LAB = yaml.safe_load((SCENARIO / "inventory/group_vars/all.yml").read_text())["molecule_lab"]
+
+
+class Inventory:
+    """A copy of the scenario inventory with group moves and host_vars applied on top."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.moves: dict[str, str] = {}
+        self.dropped: set[str] = set()
+        shutil.copytree(SCENARIO / "inventory/group_vars", root / "group_vars")
+        (root / "host_vars").mkdir()
+        self.write()
+
+    def write(self) -> None:
+        data = yaml.safe_load((SCENARIO / "inventory/hosts.yml").read_text())
+        groups = data["all"]["children"]
+        for name, group in self.moves.items():
+            for members in groups.values():
+                if name in members["hosts"]:
+                    groups[group]["hosts"][name] = members["hosts"].pop(name)
+                    break
+        for name in self.dropped:
+            for members in groups.values():
+                members["hosts"].pop(name, None)
+        (self.root / "hosts.yml").write_text(yaml.safe_dump(data))
+
+    def move(self, name: str, group: str) -> None:
+        self.moves[name] = group
+        self.write()
+
+    def drop(self, name: str) -> None:
+        self.dropped.add(name)
+        self.write()
+
+    def labels(self, name: str, labels: dict) -> None:
+        (self.root / "host_vars" / f"{name}.yml").write_text(yaml.safe_dump({"swarm_node_labels": labels}))
+
+
+def play(inventory: Inventory, playbook: str, *extra: str) -> dict[str, int]:
+    """Run a playbook; fail the test with its output if it fails; return changed= per host."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory.root), str(PROJECT / "playbooks" / playbook), *extra],
+        capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
+    return {name: int(changed) for name, changed in recap}
+
+
+def lab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "flotilla", "lab", *args], check=True, capture_output=True, text=True)
+
+
+def nodes(host) -> dict[str, dict]:
+    ids = host.check_output("docker node ls --quiet").split()
+    return {n["Description"]["Hostname"]: n for n in json.loads(host.check_output("docker node inspect " + " ".join(ids)))}
+
+
+def assert_healthy(host, managers: set[str], workers: set[str]) -> dict[str, dict]:
+    current = nodes(host)
+    assert set(current) == managers | workers
+    assert {name for name, n in current.items() if n["Spec"]["Role"] == "manager"} == managers
+    assert all(current[m]["ManagerStatus"]["Reachability"] == "reachable" for m in managers)
+    assert sum(1 for m in managers if current[m]["ManagerStatus"].get("Leader")) == 1
+    assert all(n["Status"]["State"] == "ready" for n in current.values())
+    return current
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory):
+    return Inventory(tmp_path_factory.mktemp("inventory"))
+
+
+def test_start_from_the_converged_swarm(host):
+    assert_healthy(host, {"manager1", "manager2", "manager3"}, {"worker1", "worker2"})
+
+
+def test_promote_a_worker_and_demote_a_manager(host, inventory):
+    inventory.move("worker1", "swarm_managers")
+    inventory.move("manager3", "swarm_workers")
+    changed = play(inventory, "site.yml")
+    assert changed["manager1"] >= 1  # the role changes run on the bootstrap manager
+    current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
+    # Labels follow the new group (replace semantics): manager3 now carries the workers' labels.
+    assert current["manager3"]["Spec"]["Labels"] == {"tier": "app"}
+    assert current["worker1"]["Spec"]["Labels"] == {}
+
+
+def test_change_labels_and_availability(host, inventory):
+    inventory.labels("worker2", {"tier": "app", "gpu": True, "rack": 3})
+    inventory.labels("manager3", {})
+    (inventory.root / "host_vars/manager2.yml").write_text("swarm_node_availability: drain\n")
+    play(inventory, "swarm.yml")
+    current = nodes(host)
+    assert current["worker2"]["Spec"]["Labels"] == {"tier": "app", "gpu": "true", "rack": "3"}
+    assert current["manager3"]["Spec"]["Labels"] == {}
+    assert current["manager2"]["Spec"]["Availability"] == "drain"
+    # Nothing left to do: a re-run changes nothing.
+    assert set(play(inventory, "swarm.yml").values()) == {0}
+
+
+def test_add_a_node_changes_only_that_node(host, inventory):
+    lab(
+        "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=3",
+        f"--inventory={SCENARIO / 'inventory/hosts.yml'}",
+    )  # fmt: skip
+    inventory.write()  # the lab rewrote hosts.yml with worker3; re-apply the moves
+    changed = play(inventory, "site.yml")
+    assert changed.pop("worker3") > 0
+    assert set(changed.values()) == {0}, changed
+    current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2", "worker3"})
+    assert current["worker3"]["Spec"]["Labels"] == {"tier": "app"}
+
+
+def test_remove_a_powered_off_node(host, inventory):
+    import docker
+
+    docker.from_env().containers.get(f"{LAB['name']}-worker3").stop(timeout=5)
+    play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "confirm=yes")
+    inventory.drop("worker3")
+    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
+    # The swarm matches the edited inventory: nothing left to change.
+    assert set(play(inventory, "swarm.yml").values()) == {0}
+
+
+def test_remove_node_refuses_to_break_quorum(host, inventory):
+    import docker
+
+    container = docker.from_env().containers.get(f"{LAB['name']}-manager2")
+    container.stop(timeout=5)
+    try:
+        deadline = time.monotonic() + 90
+        while nodes(host)["manager2"]["ManagerStatus"]["Reachability"] != "unreachable":
+            assert time.monotonic() < deadline, "manager2 still reachable 90 s after it stopped"
+            time.sleep(2)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory.root), str(PROJECT / "playbooks/remove-node.yml"),
+             "-e", "node=worker1", "-e", "confirm=yes"],
+            capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "would leave 1 reachable of 2 managers" in result.stdout + result.stderr
+        assert "worker1" in nodes(host)
+    finally:
+        container.start()
