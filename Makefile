@@ -14,10 +14,10 @@ SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo lab-up lab-down lab-status lint unit molecule test clean
+.PHONY: help setup demo lab-up lab-down lab-status lint unit molecule test bench-formation clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ test: setup ## Lint + unit tests + molecule scenarios; ends with "N passed, N fa
 	@rm -rf $(REPORTS)
 	@rc=0; for target in lint unit molecule; do $(MAKE) --no-print-directory $$target || rc=1; done; \
 	  $(BIN)/python -m flotilla.report $(REPORTS) || rc=1; exit $$rc
+
+bench-formation: setup ## Benchmark (not a test): swarm.yml vs a plain init/join script, 3+2 and 10+5 nodes
+	$(BIN)/python bench/formation.py
 
 clean: ## Remove the lab and the Python environment (cached images and apt downloads stay)
 	-$(BIN)/flotilla lab down

@@ -54,7 +54,8 @@ author: Flotilla
 
 RETURN = r"""
 engine:
-  description: C(present), and when present C(version), C(live_restore), C(swarm_state), C(name).
+  description: C(present), and when present C(version), C(live_restore), C(swarm_state), C(name),
+    C(info) (C(Name), C(ServerVersion), C(LiveRestoreEnabled), C(Swarm) of the engine's C(/info)).
   returned: mode=gather
   type: dict
 held:
@@ -127,6 +128,9 @@ def engine_info(path: str) -> dict:
     swarm = data.get("Swarm") or {}
     return {
         "present": True,
+        # The part of `docker info` the swarm role reads, in docker_host_info's shape, so the
+        # swarm phase can start from it instead of asking the engine again.
+        "info": {key: data.get(key) for key in ("Name", "ServerVersion", "LiveRestoreEnabled", "Swarm")},
         "version": data.get("ServerVersion", ""),
         "live_restore": bool(data.get("LiveRestoreEnabled")),
         "swarm_state": swarm.get("LocalNodeState", ""),
