@@ -12,7 +12,9 @@ Every node leaves the swarm (`docker swarm leave --force`) before each timed for
 first size it also times playbooks/site.yml on fresh nodes (engine install included) and its
 re-run. Results: a table on stdout and bench/out/formation-<UTC time>.json.
 
-    .venv/bin/python bench/formation.py [--sizes 3+2,10+5] [--runs 3]
+    .venv/bin/python bench/formation.py [--sizes 3+2,10+5] [--runs 3] [--reuse] [--keep]
+
+Sizes with an even count or more than 7 managers run with swarm_allow_any_manager_count=true.
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ def changed_total(output: str) -> int:
     return sum(int(n) for n in re.findall(r"changed=(\d+)", output))
 
 
+EXTRA: list[str] = []
+
+
 def playbook(name: str) -> list[str]:
-    return ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks" / name)]
+    return ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *EXTRA]
 
 
 def lab_up(managers: int, workers: int) -> dict:
@@ -84,10 +89,13 @@ def plain(nodes: list[dict]) -> float:
     return elapsed
 
 
-def bench_size(managers: int, workers: int, runs: int, with_site: bool) -> dict:
-    print(f"== {managers}+{workers}: fresh lab", flush=True)
-    sh([sys.executable, "-m", "flotilla", "lab", "down", f"--name={LAB}"])
+def bench_size(managers: int, workers: int, runs: int, with_site: bool, reuse: bool) -> dict:
+    print(f"== {managers}+{workers}: {'reused' if reuse else 'fresh'} lab", flush=True)
+    if not reuse:
+        sh([sys.executable, "-m", "flotilla", "lab", "down", f"--name={LAB}"])
     nodes = lab_up(managers, workers)["nodes"]
+    # The kit refuses an even count or more than 7 managers unless told (10+5 is a stress size).
+    EXTRA[:] = [] if managers % 2 == 1 and managers <= 7 else ["-e", "swarm_allow_any_manager_count=true"]
     result: dict = {"size": f"{managers}+{workers}", "nodes": len(nodes)}
     if with_site:
         first, out = timed(playbook("site.yml"))
@@ -121,10 +129,14 @@ def main() -> int:
     parser.add_argument("--sizes", default="3+2,10+5", help="comma-separated MANAGERS+WORKERS")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
+    parser.add_argument("--reuse", action="store_true", help="keep the bench lab's nodes (engine installed) instead of starting fresh")
     args = parser.parse_args()
     sizes = [tuple(int(x) for x in size.split("+")) for size in args.sizes.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)
-    results = [bench_size(m, w, args.runs, with_site=i == 0) for i, (m, w) in enumerate(sizes)]
+    results = [
+        bench_size(m, w, args.runs, with_site=i == 0 and not args.reuse, reuse=args.reuse)
+        for i, (m, w) in enumerate(sizes)
+    ]
     if not args.keep:
         sh([sys.executable, "-m", "flotilla", "lab", "down", f"--name={LAB}"])
 
