@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
             plan.parse_subnet(args.subnet)
 
     from flotilla.lab.host import detect_mirrors, ensure_engine
-    from flotilla.lab.image import Recipe, ensure_image
+    from flotilla.lab.image import BaseRecipe, Recipe, ensure_base_image, ensure_image
     from flotilla.lab.lab import Lab
 
     archive, security = detect_mirrors()
@@ -123,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "up":
         image = ensure_image(client, recipe, log)
+        # The stacks' images (stacks/*/images) are built FROM this one: no registry here.
+        ensure_base_image(client, BaseRecipe(mirror=archive, security_mirror=security), log)
         result = lab.up(image, args.managers, args.workers, args.subnet)
         log(f"{len(result.nodes)} nodes up; inventory: {paths.inventory}")
         if args.json:

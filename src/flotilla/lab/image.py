@@ -77,6 +77,50 @@ class Recipe:
         return f"{IMAGE_REPOSITORY}:{self.suite}-{self.fingerprint()}"
 
 
+BASE_REPOSITORY = "flotilla/debian"
+BASE_LABEL_VALUE = "base"
+BASE_IMPORT_CHANGES = (
+    'CMD ["/bin/bash"]',
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    f'LABEL {IMAGE_LABEL}="{BASE_LABEL_VALUE}"',
+)
+
+
+@dataclass(frozen=True)
+class BaseRecipe:
+    """The application base image (`FROM flotilla/debian:trixie` in stacks/*/images/*/Dockerfile):
+    Debian minbase with python3, no systemd, no sshd. No registry is reachable in the lab, so the
+    demo's images are built from this one instead of a pulled `debian` or `python` image."""
+
+    suite: str = "trixie"
+    mirror: str = "http://deb.debian.org/debian"
+    security_mirror: str = "http://deb.debian.org/debian-security"
+    packages: tuple[str, ...] = ("python3", "ca-certificates")
+
+    def files(self) -> dict[str, bytes]:
+        pkg = resources.files("flotilla.lab") / "files"
+        return {"debian.sources": (pkg / "debian.sources").read_bytes()}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for part in (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror,
+                     *self.packages, *BASE_IMPORT_CHANGES):
+            digest.update(part.encode() + b"\0")
+        for name, content in self.files().items():
+            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+        return digest.hexdigest()[:12]
+
+    @property
+    def tag(self) -> str:
+        return f"{BASE_REPOSITORY}:{self.suite}-{self.fingerprint()}"
+
+    @property
+    def alias(self) -> str:
+        """The stable name Dockerfiles use; it always points at the current recipe's image."""
+        return f"{BASE_REPOSITORY}:{self.suite}"
+
+
 def ensure_image(client: docker.DockerClient, recipe: Recipe, log: Log) -> str:
     """Return the image reference for the recipe, building it only when it does not exist."""
     try:
@@ -86,9 +130,23 @@ def ensure_image(client: docker.DockerClient, recipe: Recipe, log: Log) -> str:
     return recipe.tag
 
 
-def _build(client: docker.DockerClient, recipe: Recipe, log: Log) -> None:
+def ensure_base_image(client: docker.DockerClient, recipe: BaseRecipe, log: Log) -> str:
+    """Build the application base image once per recipe and point its stable alias at it."""
+    try:
+        image = client.images.get(recipe.tag)
+    except ImageNotFound:
+        _build(client, recipe, log)
+        image = client.images.get(recipe.tag)
+    if recipe.alias not in image.tags:
+        repository, tag = recipe.alias.split(":")
+        image.tag(repository, tag)
+    return recipe.alias
+
+
+def _build(client: docker.DockerClient, recipe: Recipe | BaseRecipe, log: Log) -> None:
     apt_install(["debootstrap", "debian-archive-keyring"], log)
-    log(f"building node image {recipe.tag} with debootstrap (about a minute, once per recipe)")
+    kind = "node" if isinstance(recipe, Recipe) else "application base"
+    log(f"building {kind} image {recipe.tag} with debootstrap (about a minute, once per recipe)")
     with tempfile.TemporaryDirectory(prefix="flotilla-image-", dir="/var/tmp") as tmp:
         rootfs = Path(tmp) / "rootfs"
         build_log = Path(tmp) / "debootstrap.log"
@@ -103,7 +161,10 @@ def _build(client: docker.DockerClient, recipe: Recipe, log: Log) -> None:
         if proc.returncode != 0:
             tail = build_log.read_text(errors="replace").strip().splitlines()[-3:]
             raise LabError(f"debootstrap of {recipe.suite} from {recipe.mirror} failed: {' | '.join(tail)}")
-        _customize(rootfs, recipe)
+        if isinstance(recipe, Recipe):
+            _customize(rootfs, recipe)
+        else:
+            _customize_base(rootfs, recipe)
         archive = Path(tmp) / "rootfs.tar"
         subprocess.run(
             ["tar", "-C", str(rootfs), "--numeric-owner", "--xattrs", "-cf", str(archive), "."],
@@ -114,9 +175,17 @@ def _build(client: docker.DockerClient, recipe: Recipe, log: Log) -> None:
             str(archive),
             repository=repository,
             tag=tag,
-            changes=list(IMPORT_CHANGES),
+            changes=list(IMPORT_CHANGES if isinstance(recipe, Recipe) else BASE_IMPORT_CHANGES),
         )
     log(f"built {recipe.tag}")
+
+
+def _write_sources(rootfs: Path, sources: str, recipe: Recipe | BaseRecipe) -> None:
+    for key, value in (("@ARCHIVE@", recipe.mirror), ("@SECURITY@", recipe.security_mirror),
+                       ("@SUITE@", recipe.suite)):
+        sources = sources.replace(key, value)
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
 
 
 def _customize(rootfs: Path, recipe: Recipe) -> None:
@@ -134,12 +203,7 @@ def _customize(rootfs: Path, recipe: Recipe) -> None:
         (units / unit).unlink(missing_ok=True)
         (units / unit).symlink_to("/dev/null")
 
-    sources = files["debian.sources"].decode()
-    for key, value in (("@ARCHIVE@", recipe.mirror), ("@SECURITY@", recipe.security_mirror),
-                       ("@SUITE@", recipe.suite)):
-        sources = sources.replace(key, value)
-    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
-    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    _write_sources(rootfs, files["debian.sources"].decode(), recipe)
 
     # Per-node identity is created at first boot, as on a freshly installed VM.
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
@@ -149,3 +213,17 @@ def _customize(rootfs: Path, recipe: Recipe) -> None:
     (rootfs / "etc/hostname").unlink(missing_ok=True)
     for deb in (rootfs / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
+
+
+def _customize_base(rootfs: Path, recipe: BaseRecipe) -> None:
+    _write_sources(rootfs, recipe.files()["debian.sources"].decode(), recipe)
+    # Smaller archives to ship to air-gapped nodes: no package lists, caches or documentation.
+    for pattern in ("var/lib/apt/lists/*_*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb"):
+        for path in rootfs.glob(pattern):
+            path.unlink()
+    for directory in ("usr/share/doc", "usr/share/man", "usr/share/info"):
+        for path in sorted((rootfs / directory).glob("**/*"), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()

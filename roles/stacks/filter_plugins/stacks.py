@@ -1,0 +1,370 @@
+"""Filters of the stacks role: plan a stack from its rendered files, and judge its convergence.
+
+Every function is pure (text and dicts in, dicts out) so tests/unit/test_stacks_filters.py covers
+each case without a cluster. The role feeds them:
+
+- ``stacks_plan``: the stack's name, its rendered compose text and its rendered config/secret
+  sources (``{"configs/haproxy.cfg": "..."}``, keyed by the path the compose file names);
+- ``stacks_convergence``: community.docker.docker_swarm_info's result with ``services``,
+  ``tasks`` and ``nodes`` in ``verbose_output`` (raw ``docker inspect`` objects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import yaml
+
+LABEL_STACK = "io.flotilla.stack"
+LABEL_KEY = "io.flotilla.key"
+LABEL_SHA = "io.flotilla.sha256"
+HASH_LENGTH = 10
+NAME_LIMIT = 64  # Docker's limit for config and secret names
+
+# A small schema of the fields people get wrong; `docker stack config` on a manager does the rest.
+_INTEGER_FIELDS = (
+    ("deploy", "replicas"),
+    ("deploy", "update_config", "parallelism"),
+    ("deploy", "rollback_config", "parallelism"),
+    ("deploy", "restart_policy", "max_attempts"),
+    ("deploy", "placement", "max_replicas_per_node"),
+)
+_CHOICES = (
+    (("deploy", "mode"), ("replicated", "global", "replicated-job", "global-job")),
+    (("deploy", "endpoint_mode"), ("vip", "dnsrr")),
+    (("deploy", "update_config", "order"), ("start-first", "stop-first")),
+    (("deploy", "rollback_config", "order"), ("start-first", "stop-first")),
+    (("deploy", "update_config", "failure_action"), ("continue", "pause", "rollback")),
+    (("deploy", "rollback_config", "failure_action"), ("continue", "pause")),
+    (("deploy", "restart_policy", "condition"), ("none", "on-failure", "any")),
+)
+_TEMPLATE = re.compile(r"^\$\{.*\}$")
+
+
+def _get(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def object_name(stack: str, key: str, data: str) -> tuple[str, str]:
+    """The name a config or secret gets in the swarm: stack, key and a hash of the content, so a
+    new content is a new object (services roll to it) and an unchanged one keeps its name."""
+    digest = hashlib.sha256(data.encode()).hexdigest()
+    prefix = f"{stack}_{key}"[: NAME_LIMIT - HASH_LENGTH - 1]
+    return f"{prefix}-{digest[:HASH_LENGTH]}", digest
+
+
+def _service_problems(name: str, service: Any, declared: dict[str, set[str]]) -> list[str]:
+    if not isinstance(service, dict):
+        return [f"services.{name} must be a mapping"]
+    problems = []
+    if not service.get("image"):
+        problems.append(f"services.{name} has no image (the stacks role deploys images, it does not build them)")
+    for path in _INTEGER_FIELDS:
+        value = _get(service, path)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if not (isinstance(value, str) and _TEMPLATE.match(value)):
+                problems.append(f"services.{name}.{'.'.join(path)} must be an integer, not {value!r}")
+    for path, choices in _CHOICES:
+        value = _get(service, path)
+        if value is not None and value not in choices:
+            problems.append(f"services.{name}.{'.'.join(path)} is {value!r}; use one of {', '.join(choices)}")
+    for kind in ("configs", "secrets"):
+        for ref in service.get(kind) or []:
+            source = ref.get("source") if isinstance(ref, dict) else ref
+            if source not in declared[kind]:
+                problems.append(f"services.{name}.{kind}: {source!r} is not declared under top-level {kind}")
+    networks = service.get("networks") or []
+    for network in networks if isinstance(networks, list) else list(networks):
+        if network not in declared["networks"] and network != "default":
+            problems.append(f"services.{name}.networks: {network!r} is not declared under top-level networks")
+    for port in service.get("ports") or []:
+        if isinstance(port, dict) and port.get("mode") not in (None, "host", "ingress"):
+            problems.append(f"services.{name}.ports: mode {port.get('mode')!r}; use host or ingress")
+    return problems
+
+
+def stacks_plan(compose_text: str, stack: str, sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Turn a stack's rendered files into what the role deploys.
+
+    Returns ``problems`` (empty when the stack is good), the compose dict to deploy in which every
+    config/secret read from a file is replaced by an external object whose name carries a hash of
+    its content, and the ``configs``/``secrets`` to create (name, data, labels).
+    """
+    sources = sources or {}
+    plan: dict[str, Any] = {"stack": stack, "problems": [], "compose": {}, "configs": [], "secrets": []}
+    try:
+        compose = yaml.safe_load(compose_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        plan["problems"].append(f"not valid YAML{where}: {problem}")
+        return plan
+    if not isinstance(compose, dict) or not isinstance(compose.get("services"), dict) or not compose["services"]:
+        plan["problems"].append("has no services (a mapping under top-level 'services')")
+        return plan
+
+    declared = {kind: set(compose.get(kind) or {}) for kind in ("configs", "secrets", "networks")}
+    for name, service in compose["services"].items():
+        plan["problems"].extend(_service_problems(name, service, declared))
+
+    result = dict(compose)
+    result.pop("version", None)  # obsolete in the Compose specification
+    for kind in ("configs", "secrets"):
+        objects = {}
+        for key, definition in (compose.get(kind) or {}).items():
+            definition = definition or {}
+            if definition.get("external"):
+                objects[key] = definition
+                continue
+            path = definition.get("file")
+            if not path:
+                plan["problems"].append(f"{kind}.{key} needs `file: {kind}/<name>` or `external: true`")
+                continue
+            path = str(path).removeprefix("./")
+            if path not in sources:
+                known = ", ".join(sorted(p for p in sources if p.startswith(f"{kind}/"))) or "none"
+                plan["problems"].append(
+                    f"{kind}.{key}: file {path!r} is not in the stack's {kind}/ directory "
+                    f"(as {path} or {path}.j2; found: {known})"
+                )
+                continue
+            data = sources[path]
+            name, digest = object_name(stack, key, data)
+            labels = {LABEL_STACK: stack, LABEL_KEY: key, LABEL_SHA: digest}
+            plan[kind].append({"key": key, "name": name, "data": data, "labels": labels})
+            objects[key] = {"external": True, "name": name}
+        if objects:
+            result[kind] = objects
+    plan["compose"] = result
+    return plan
+
+
+def _eligible(node: dict[str, Any], constraints: list[str]) -> bool:
+    """Whether Swarm would give a global service's task to this node (ready, active, and the
+    placement constraints on role, hostname, id and labels hold)."""
+    if (node.get("Status") or {}).get("State") != "ready":
+        return False
+    spec = node.get("Spec") or {}
+    if spec.get("Availability") != "active":
+        return False
+    values = {
+        "node.role": spec.get("Role", ""),
+        "node.hostname": (node.get("Description") or {}).get("Hostname", ""),
+        "node.id": node.get("ID", ""),
+    }
+    for key, value in (spec.get("Labels") or {}).items():
+        values[f"node.labels.{key}"] = value
+    for constraint in constraints:
+        match = re.match(r"^\s*([\w.\-]+)\s*(==|!=)\s*(.*?)\s*$", constraint)
+        if not match:
+            continue
+        key, operator, expected = match.groups()
+        if key.startswith(("node.platform", "engine.labels")):
+            continue  # same platform everywhere in a cluster this kit builds
+        actual = values.get(key)
+        if (operator == "==") != (actual == expected):
+            return False
+    return True
+
+
+def _last_error(
+    tasks: list[dict[str, Any]], hostnames: dict[str, str], image: str | None = None, name: str = "task",
+) -> str:
+    """The latest task (of ``image`` when given) that ended, with its error or final state."""
+    ended = [
+        t for t in tasks
+        if (image is None or _short(_task_image(t)) == _short(image))
+        and ((t.get("Status") or {}).get("Err")
+             or (t.get("Status") or {}).get("State") in ("failed", "rejected", "complete", "shutdown", "orphaned"))
+    ]
+    if image is None:
+        ended = [t for t in ended if (t.get("Status") or {}).get("Err")]
+    if not ended:
+        return "no task reported an error"
+    last = max(ended, key=lambda t: (t.get("Status") or {}).get("Timestamp", ""))
+    status = last.get("Status") or {}
+    node = hostnames.get(last.get("NodeID", ""), (last.get("NodeID") or "?")[:12])
+    slot = f".{last['Slot']}" if last.get("Slot") else ""
+    what = status.get("Err") or (
+        f"it ended in state {status.get('State', '?')} ({status.get('Message', '')}) before it ran healthy"
+    )
+    return f"{name}{slot} ({last.get('ID', '?')[:12]}) on {node}: {what}"
+
+
+def _task_image(task: dict[str, Any]) -> str:
+    return ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
+
+
+def _short(image: str) -> str:
+    return image.split("@", 1)[0]
+
+
+def _service_state(
+    service: dict[str, Any], tasks: list[dict[str, Any]], nodes: list[dict[str, Any]],
+    hostnames: dict[str, str], changed: set[str] | None, intended: str | None = None,
+) -> dict[str, Any]:
+    spec = service.get("Spec") or {}
+    name = spec.get("Name", service.get("ID", "?"))
+    mode = spec.get("Mode") or {}
+    image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+    update = service.get("UpdateStatus") or {}
+    update_state = update.get("State") or "none"
+    own = [t for t in tasks if t.get("ServiceID") == service.get("ID")]
+    result: dict[str, Any] = {"name": name, "image": _short(image), "update": update_state}
+
+    if "ReplicatedJob" in mode or "GlobalJob" in mode:
+        iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
+        current = [t for t in own if (t.get("JobIteration") or {}).get("Index") == iteration]
+        if "ReplicatedJob" in mode:
+            wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or mode["ReplicatedJob"].get("MaxConcurrent") or 1)
+        else:
+            constraints = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
+            wanted = sum(1 for n in nodes if _eligible(n, constraints))
+        done = sum(1 for t in current if (t.get("Status") or {}).get("State") == "complete")
+        active = [t for t in current if (t.get("Status") or {}).get("State") not in
+                  ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")]
+        result.update(mode="job", running=done, wanted=wanted)
+        if done >= wanted:
+            result["state"] = "converged"
+        elif not active and any((t.get("Status") or {}).get("State") in ("failed", "rejected") for t in current):
+            result.update(state="failed", message=f"{name}: the job failed ({_last_error(current, hostnames, None, name)})")
+        else:
+            result["state"] = "updating"
+        return result
+
+    if "Global" in mode:
+        constraints = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
+        wanted = sum(1 for n in nodes if _eligible(n, constraints))
+        result["mode"] = "global"
+    else:
+        wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
+        result["mode"] = "replicated"
+    desired = [t for t in own if t.get("DesiredState") == "running"]
+    running = [t for t in desired if (t.get("Status") or {}).get("State") == "running"]
+    current = [t for t in running if _task_image(t) == image]
+    settled = len(current) == wanted and len(desired) == wanted
+    result.update(running=len(current), wanted=wanted)
+
+    if update_state in ("paused", "rollback_paused"):
+        reason = update.get("Message") or update_state
+        result.update(state="failed", message=(
+            f"{name}: the update is {update_state.replace('_', ' ')} ({reason}; "
+            f"{_last_error(own, hostnames, None, name)}); fix the cause and deploy again, or run "
+            f"`docker service rollback {name}`"
+        ))
+    elif update_state in ("updating", "rollback_started"):
+        result["state"] = "updating"
+    elif update_state == "rollback_completed" and (changed is None or name in changed):
+        # After a rollback the service's PreviousSpec is gone; the deployed compose says what was tried.
+        previous = service.get("PreviousSpec") or {}
+        attempted = ((previous.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "") or intended or ""
+        if not settled:
+            result["state"] = "updating"
+        else:
+            result.update(state="failed", message=(
+                f"{name}: the update to {_short(attempted) or 'the new spec'} failed and was rolled back "
+                f"({_last_error(own, hostnames, attempted or None, name)}); {len(current)}/{wanted} tasks run "
+                f"the previous version {_short(image)}"
+            ))
+    else:
+        result["state"] = "converged" if settled else "updating"
+    return result
+
+
+def stacks_convergence(
+    info: dict[str, Any], stack: str, changed: list[str] | None = None, expected: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Where a stack's rollout stands: ``state`` is ``converged`` (every service has its wanted
+    tasks running the current spec and no update in flight), ``updating`` (wait), or ``failed``
+    with ``message`` (an update paused, a rollback happened, or a job failed).
+
+    ``changed`` names the services this run changed (None = all): a rollback an earlier run left
+    on a service this run did not touch is history, not a failure of this deployment.
+    ``expected`` maps the services the stack must have to the image deployed for each; a service
+    not there yet means ``updating``.
+    """
+    services = [
+        s for s in (info.get("services") or [])
+        if ((s.get("Spec") or {}).get("Labels") or {}).get("com.docker.stack.namespace") == stack
+    ]
+    nodes = info.get("nodes") or []
+    hostnames = {n.get("ID", ""): (n.get("Description") or {}).get("Hostname", "") for n in nodes}
+    changed_set = None if changed is None else set(changed)
+    states = [
+        _service_state(s, info.get("tasks") or [], nodes, hostnames, changed_set,
+                       (expected or {}).get((s.get("Spec") or {}).get("Name", "")))
+        for s in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", ""))
+    ]
+    found = {s["name"] for s in states}
+    for name in sorted(set(expected or []) - found):
+        states.append({"name": name, "mode": "?", "image": "?", "update": "not created yet",
+                       "running": 0, "wanted": 0, "state": "updating"})
+    failed = [s for s in states if s["state"] == "failed"]
+    pending = [s for s in states if s["state"] == "updating"]
+    if failed:
+        state = "failed"
+        message = "; ".join(s["message"] for s in failed)
+    elif pending:
+        state = "updating"
+        message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']} ({s['update']})" for s in pending)
+    else:
+        state = "converged"
+        message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']}" for s in states)
+    return {"state": state, "message": message, "services": states}
+
+
+def stacks_images(plan: dict[str, Any]) -> dict[str, str]:
+    """The stack's services by their swarm name (``<stack>_<service>``) and the image each gets."""
+    services = (plan.get("compose") or {}).get("services") or {}
+    return {f"{plan['stack']}_{name}": str((spec or {}).get("image", "")) for name, spec in services.items()}
+
+
+def stacks_changed_services(diff: Any, stack: str) -> list[str] | None:
+    """Service names docker_stack's ``stack_spec_diff`` touches; None (= all) when unreadable."""
+    if not isinstance(diff, dict):
+        return None
+    names = [k for k in diff if isinstance(k, str) and k.startswith(f"{stack}_")]
+    return names if names or not diff else None
+
+
+def stacks_unused(objects: list[str], keep: list[str], services: list[dict[str, Any]]) -> list[str]:
+    """Names of a stack's configs or secrets that are neither current nor used by any service's
+    spec (the previous spec counts too, so `docker service rollback` keeps working)."""
+    used = set(keep)
+    for service in services:
+        for spec in (service.get("Spec") or {}, service.get("PreviousSpec") or {}):
+            container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+            for ref in (container.get("Configs") or []) + (container.get("Secrets") or []):
+                used.add(ref.get("ConfigName") or ref.get("SecretName") or "")
+    return sorted(name for name in objects if name not in used)
+
+
+def stacks_services_table(states: list[dict[str, Any]]) -> list[str]:
+    """The services of a stack as aligned lines for the play's summary."""
+    header = ("SERVICE", "MODE", "REPLICAS", "IMAGE", "UPDATE")
+    rows = [header] + [
+        (s["name"], s["mode"], f"{s['running']}/{s['wanted']}", s["image"], s["update"]) for s in states
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+class FilterModule:
+    """Ansible entry point."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "stacks_plan": stacks_plan,
+            "stacks_convergence": stacks_convergence,
+            "stacks_changed_services": stacks_changed_services,
+            "stacks_images": stacks_images,
+            "stacks_unused": stacks_unused,
+            "stacks_services_table": stacks_services_table,
+        }

@@ -1,0 +1,237 @@
+"""The stacks role's plan and convergence decisions (roles/stacks/filter_plugins/stacks.py)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+_SPEC = importlib.util.spec_from_file_location("stacks_filters", Path("roles/stacks/filter_plugins/stacks.py"))
+st = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(st)
+
+COMPOSE = """
+services:
+  web:
+    image: example/web:1
+    configs: [{source: greeting, target: /etc/greeting}]
+    secrets: [token]
+    networks: [backend]
+    deploy: {replicas: 2}
+networks:
+  backend: {driver: overlay}
+configs:
+  greeting: {file: configs/greeting.txt}
+secrets:
+  token: {file: ./secrets/token}
+"""
+SOURCES = {"configs/greeting.txt": "hello\n", "secrets/token": "s3cret\n"}
+
+
+def test_plan_names_configs_and_secrets_by_content():
+    plan = st.stacks_plan(COMPOSE, "app", SOURCES)
+    assert plan["problems"] == []
+    (config,) = plan["configs"]
+    assert config["name"].startswith("app_greeting-") and len(config["name"]) == len("app_greeting-") + 10
+    assert config["data"] == "hello\n"
+    assert config["labels"]["io.flotilla.stack"] == "app"
+    assert plan["compose"]["configs"]["greeting"] == {"external": True, "name": config["name"]}
+    assert plan["compose"]["secrets"]["token"]["name"] == plan["secrets"][0]["name"]
+    # services keep referring to the key; only the top-level definition changes
+    assert plan["compose"]["services"]["web"]["configs"][0]["source"] == "greeting"
+
+
+def test_new_content_gives_a_new_name_and_same_content_the_same_name():
+    first = st.stacks_plan(COMPOSE, "app", SOURCES)["configs"][0]["name"]
+    same = st.stacks_plan(COMPOSE, "app", dict(SOURCES))["configs"][0]["name"]
+    changed = st.stacks_plan(COMPOSE, "app", {**SOURCES, "configs/greeting.txt": "bonjour\n"})["configs"][0]["name"]
+    assert first == same != changed
+
+
+def test_long_names_fit_dockers_limit():
+    name, _ = st.object_name("s" * 40, "k" * 40, "x")
+    assert len(name) <= 64
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda c: c["services"]["web"]["deploy"].update(replicas="two"),
+         "services.web.deploy.replicas must be an integer, not 'two'"),
+        (lambda c: c["services"]["web"]["deploy"].update(mode="daemon"), "services.web.deploy.mode is 'daemon'"),
+        (lambda c: c["services"]["web"].update(configs=["greting"]),
+         "services.web.configs: 'greting' is not declared under top-level configs"),
+        (lambda c: c["services"]["web"].update(secrets=["nope"]), "services.web.secrets: 'nope' is not declared"),
+        (lambda c: c["services"]["web"].update(networks=["front"]), "services.web.networks: 'front' is not declared"),
+        (lambda c: c["services"]["web"].pop("image"), "services.web has no image"),
+        (lambda c: c["configs"].update(other={"file": "configs/missing.txt"}),
+         "configs.other: file 'configs/missing.txt' is not in the stack's configs/ directory"),
+        (lambda c: c["configs"].update(other={}), "configs.other needs `file: configs/<name>` or `external: true`"),
+    ],
+)
+def test_plan_reports_the_problem(change, problem):
+    compose = yaml.safe_load(COMPOSE)
+    change(compose)
+    problems = st.stacks_plan(yaml.safe_dump(compose), "app", SOURCES)["problems"]
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_plan_reports_yaml_errors_with_the_line():
+    problems = st.stacks_plan("services:\n  web:\n    image: [x\n", "app", {})["problems"]
+    assert len(problems) == 1 and problems[0].startswith("not valid YAML at line")
+
+
+def test_plan_needs_services():
+    assert st.stacks_plan("networks: {}\n", "app", {})["problems"] == [
+        "has no services (a mapping under top-level 'services')"
+    ]
+
+
+def test_external_objects_and_interpolation_are_left_alone():
+    compose = yaml.safe_load(COMPOSE)
+    compose["configs"]["greeting"] = {"external": True, "name": "shared_greeting"}
+    compose["services"]["web"]["deploy"]["replicas"] = "${REPLICAS}"
+    plan = st.stacks_plan(yaml.safe_dump(compose), "app", SOURCES)
+    assert plan["problems"] == []
+    assert plan["compose"]["configs"]["greeting"] == {"external": True, "name": "shared_greeting"}
+    assert plan["configs"] == []
+
+
+def node(node_id, hostname, role="worker", state="ready", availability="active", labels=None):
+    return {"ID": node_id, "Description": {"Hostname": hostname},
+            "Spec": {"Role": role, "Availability": availability, "Labels": labels or {}},
+            "Status": {"State": state}}
+
+
+def service(name, image, replicas=None, update=None, constraints=None, sid=None, stack="app"):
+    mode = {"Global": {}} if replicas is None else {"Replicated": {"Replicas": replicas}}
+    result = {"ID": sid or name, "Spec": {
+        "Name": name, "Labels": {"com.docker.stack.namespace": stack}, "Mode": mode,
+        "TaskTemplate": {"ContainerSpec": {"Image": image}, "Placement": {"Constraints": constraints or []}},
+    }}
+    if update:
+        result["UpdateStatus"] = {"State": update, "Message": f"update {update}"}
+    return result
+
+
+def task(sid, image, state="running", desired="running", node_id="n1", err=None, ts="2026-01-01T00:00:00Z", slot=1):
+    status = {"State": state, "Timestamp": ts}
+    if err:
+        status["Err"] = err
+    return {"ID": f"t{slot}{state}{ts}", "ServiceID": sid, "NodeID": node_id, "Slot": slot,
+            "DesiredState": desired, "Status": status, "Spec": {"ContainerSpec": {"Image": image}}}
+
+
+NODES = [node("n1", "manager1", "manager"), node("n2", "worker1"), node("n3", "worker2", availability="drain")]
+
+
+def converge(services, tasks, changed=None, expected=None, nodes=NODES):
+    return st.stacks_convergence({"services": services, "tasks": tasks, "nodes": nodes}, "app", changed, expected)
+
+
+def test_replicated_service_converges_when_all_replicas_run_the_current_image():
+    svc = service("app_web", "web:2", replicas=2)
+    assert converge([svc], [task("app_web", "web:2", slot=1), task("app_web", "web:2", slot=2)])["state"] == "converged"
+    # one replica still on the old image: not there yet
+    assert converge([svc], [task("app_web", "web:2"), task("app_web", "web:1", slot=2)])["state"] == "updating"
+    # one replica starting (healthcheck not passed yet)
+    assert converge([svc], [task("app_web", "web:2"), task("app_web", "web:2", state="starting", slot=2)])["state"] == "updating"
+
+
+def test_global_service_wants_every_ready_active_node_matching_its_constraints():
+    svc = service("app_proxy", "proxy:1")
+    one = [task("app_proxy", "proxy:1", node_id="n1")]
+    both = one + [task("app_proxy", "proxy:1", node_id="n2", slot=2)]
+    assert converge([svc], one)["services"][0]["wanted"] == 2  # n3 is drained
+    assert converge([svc], one)["state"] == "updating"
+    assert converge([svc], both)["state"] == "converged"
+    on_managers = service("app_proxy", "proxy:1", constraints=["node.role == manager"])
+    assert converge([on_managers], one)["state"] == "converged"
+
+
+def test_an_update_in_flight_is_waited_for():
+    svc = service("app_web", "web:2", replicas=1, update="updating")
+    assert converge([svc], [task("app_web", "web:2")])["state"] == "updating"
+
+
+def test_a_paused_update_fails_with_the_task_error():
+    svc = service("app_web", "web:2", replicas=1, update="paused")
+    tasks = [task("app_web", "web:1"), task("app_web", "web:2", state="failed", desired="shutdown", node_id="n2",
+                                            err="task: non-zero exit (1)", slot=1)]
+    result = converge([svc], tasks)
+    assert result["state"] == "failed"
+    assert "app_web: the update is paused" in result["message"]
+    assert "on worker1: task: non-zero exit (1)" in result["message"]
+
+
+def test_a_rollback_of_this_run_fails_naming_the_image_tried_and_the_version_kept():
+    svc = service("app_web", "web:1", replicas=1, update="rollback_completed")
+    tasks = [task("app_web", "web:1"),
+             task("app_web", "web:broken", state="complete", desired="shutdown", node_id="n2", ts="2026-01-02")]
+    result = converge([svc], tasks, changed=["app_web"], expected={"app_web": "web:broken"})
+    assert result["state"] == "failed"
+    assert result["message"].startswith("app_web: the update to web:broken failed and was rolled back")
+    assert "on worker1: it ended in state complete" in result["message"]
+    assert result["message"].endswith("1/1 tasks run the previous version web:1")
+
+
+def test_a_rollback_still_restoring_replicas_is_waited_for():
+    svc = service("app_web", "web:1", replicas=2, update="rollback_completed")
+    assert converge([svc], [task("app_web", "web:1")], changed=["app_web"])["state"] == "updating"
+
+
+def test_a_rollback_left_by_an_earlier_run_is_not_this_runs_failure():
+    svc = service("app_web", "web:1", replicas=1, update="rollback_completed")
+    assert converge([svc], [task("app_web", "web:1")], changed=[])["state"] == "converged"
+
+
+def test_a_service_not_created_yet_is_waited_for():
+    result = converge([], [], expected={"app_web": "web:1"})
+    assert result["state"] == "updating"
+    assert "app_web 0/0 (not created yet)" in result["message"]
+
+
+def test_other_stacks_are_ignored():
+    other = service("db_main", "db:1", replicas=3, stack="db")
+    assert converge([other], [])["services"] == []
+
+
+def test_replicated_job_converges_on_completions_and_fails_when_all_attempts_failed():
+    svc = service("app_migrate", "tool:1")
+    svc["Spec"]["Mode"] = {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+    svc["JobStatus"] = {"JobIteration": {"Index": 7}}
+    done = task("app_migrate", "tool:1", state="complete", desired="complete")
+    done["JobIteration"] = {"Index": 7}
+    assert converge([svc], [done])["state"] == "converged"
+    old = dict(done, JobIteration={"Index": 6})
+    assert converge([svc], [old])["state"] == "updating"
+    failed = task("app_migrate", "tool:1", state="failed", desired="complete", err="exit 2")
+    failed["JobIteration"] = {"Index": 7}
+    result = converge([svc], [failed])
+    assert result["state"] == "failed" and "the job failed" in result["message"] and "exit 2" in result["message"]
+
+
+def test_changed_services_come_from_docker_stacks_diff():
+    assert st.stacks_changed_services({"app_web": {"TaskTemplate": {}}}, "app") == ["app_web"]
+    assert st.stacks_changed_services({"$insert": []}, "app") is None
+    assert st.stacks_changed_services("not a dict", "app") is None
+    assert st.stacks_changed_services({}, "app") == []
+
+
+def test_unused_objects_spare_current_and_previous_specs():
+    svc = {"Spec": {"TaskTemplate": {"ContainerSpec": {"Configs": [{"ConfigName": "app_c-2"}]}}},
+           "PreviousSpec": {"TaskTemplate": {"ContainerSpec": {"Configs": [{"ConfigName": "app_c-1"}]}}}}
+    assert st.stacks_unused(["app_c-0", "app_c-1", "app_c-2", "app_c-3"], ["app_c-3"], [svc]) == ["app_c-0"]
+
+
+def test_images_map_services_by_swarm_name():
+    plan = st.stacks_plan(COMPOSE, "app", SOURCES)
+    assert st.stacks_images(plan) == {"app_web": "example/web:1"}
+
+
+def test_services_table_is_aligned():
+    lines = st.stacks_services_table([
+        {"name": "app_web", "mode": "replicated", "running": 4, "wanted": 4, "image": "web:1", "update": "completed"},
+    ])
+    assert lines[0].split() == ["SERVICE", "MODE", "REPLICAS", "IMAGE", "UPDATE"]
+    assert lines[1].split() == ["app_web", "replicated", "4/4", "web:1", "completed"]
