@@ -31,15 +31,15 @@ setup: $(STAMP) ## Create .venv with the pinned toolchain (no-op when nothing ch
 lab-up: setup ## Start (or repair) the lab: 3 managers + 2 workers by default
 	$(BIN)/flotilla lab up
 
-lab-status: setup ## Show the lab's nodes
+lab-status: setup ## Show the lab's nodes, the swarm's nodes and services, and the URLs
 	$(BIN)/flotilla lab status
 
 lab-down: setup ## Remove the lab's containers, volumes and network
 	$(BIN)/flotilla lab down
 
-demo: lab-up ## Lab up, then playbooks/site.yml against it, then a status table
+demo: lab-up ## Lab up, site.yml (engine, swarm, demo stack), then status tables and every node's URL checked
 	$(BIN)/ansible-playbook -i inventory/lab playbooks/site.yml
-	$(BIN)/flotilla lab status
+	$(BIN)/flotilla lab status --check
 
 # $(call stage,NAME,COMMAND): run COMMAND, record passed/failed in $(REPORTS)/NAME.stage.
 define stage

@@ -1,7 +1,7 @@
 """`flotilla` command line: the local lab of VM-like nodes.
 
     flotilla lab up [--managers N] [--workers M] [--subnet CIDR] [--name LAB] [--inventory FILE]
-    flotilla lab status [--name LAB]
+    flotilla lab status [--name LAB] [--check]
     flotilla lab ssh NODE [COMMAND...]
     flotilla lab down [--name LAB]
 """
@@ -73,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print what was done as JSON (for playbooks)")
     down = with_name(cmds.add_parser("down", help="remove every container, volume and network of the lab"))
     down.add_argument("--json", action="store_true", help="print what was removed as JSON (for playbooks)")
-    with_name(cmds.add_parser("status", help="table of nodes (group, IP, running, SSH, engine), then the swarm's nodes"))
+    status = with_name(cmds.add_parser(
+        "status", help="tables of the lab's nodes, the swarm's nodes and services, then every node's URLs"
+    ))
+    status.add_argument("--check", action="store_true", help="exit 1 when a node's URL does not answer")
     ssh = with_name(cmds.add_parser("ssh", help="open a shell (or run a command) on a node"))
     ssh.add_argument("node")
     ssh.add_argument("cmd", nargs=argparse.REMAINDER)
@@ -136,7 +139,9 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _print_status(lab)
     elif args.command == "status":
-        _print_status(lab)
+        if not _print_status(lab) and args.check:
+            log("a URL did not answer (see FAILED above)")
+            return 1
     elif args.command == "down":
         removed = lab.down()
         log(f"removed {len(removed)} objects of lab {args.name!r}" + (f": {', '.join(removed)}" if removed else ""))
@@ -147,11 +152,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(lab: "Lab") -> None:
+def _print_status(lab: "Lab") -> bool:
+    """Print the lab's nodes, the swarm's nodes and services, and the URLs; False when a URL
+    does not answer."""
     rows = lab.status()
     if not rows:
         print(f"lab {lab.name!r} has no nodes; run `flotilla lab up`")
-        return
+        return True
     table = [("NODE", "GROUP", "IP", "RUNNING", "SSH", "ENGINE")]
     table += [
         (r.name, r.group, r.ip or "-", "yes" if r.running else "no", "yes" if r.ssh else "no", r.engine)
@@ -164,9 +171,59 @@ def _print_status(lab: "Lab") -> None:
     print()
     if nodes is None:
         print("swarm: none yet (run playbooks/site.yml)")
-        return
+        return True
     from flotilla.lab.swarm_table import format_nodes
 
     print(f"swarm: {len(nodes)} nodes")
     for line in format_nodes(nodes):
         print(line)
+    return _print_services(lab, [r.ip for r in rows if r.running and r.ip])
+
+
+def _print_services(lab: "Lab", ips: list[str]) -> bool:
+    """The swarm's services, then every node's URL for each published port, each fetched once.
+    Returns False when a URL does not answer."""
+    from flotilla.lab.swarm_table import format_services, published_ports
+
+    found = lab.swarm_services()
+    if not found or not found[0]:
+        print("\nservices: none yet (run playbooks/deploy.yml)")
+        return True
+    listed, inspected = found
+    print(f"\nservices: {len(listed)}")
+    for line in format_services(listed, inspected):
+        print(line)
+    ports = sorted({port for service in inspected for port, _ in published_ports(service)})
+    if not ports:
+        return True
+    print("\nURLs (every node answers on each published port):")
+    healthy = True
+    for port in ports:
+        for ip in ips:
+            url = f"http://{ip}:{port}/"
+            answer = _fetch(url)
+            healthy = healthy and not answer.startswith("FAILED")
+            print(f"  {url:<28} {answer}")
+    return healthy
+
+
+def _fetch(url: str, tries: int = 4) -> str:
+    """A few GETs of a URL: the versions and hosts that answered, or FAILED with the error."""
+    import urllib.error
+    import urllib.request
+
+    versions, hosts = set(), []
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (the lab's own http URLs)
+                body = response.read(4096)
+        except (OSError, urllib.error.URLError) as exc:
+            return f"FAILED: {exc}"
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return f"answers, not JSON: {body[:60]!r}"
+        versions.add(str(answer.get("version", "?")))
+        if answer.get("hostname") not in hosts:
+            hosts.append(str(answer.get("hostname", "?")))
+    return f"version {', '.join(sorted(versions))} from {', '.join(hosts)} ({tries} requests)"

@@ -392,6 +392,24 @@ class Lab:
                 return json.loads(out)
         return None
 
+    def swarm_services(self) -> tuple[list[dict], list[dict]] | None:
+        """`docker service ls` rows and `docker service inspect` objects, asked of the first running
+        manager; None when no node runs a swarm manager."""
+        containers = self._containers()
+        for name in sorted(containers, key=plan.node_sort_key):
+            container = containers[name]
+            if container.status != "running":
+                continue
+            code, out = self._exec(container, "docker", "service", "ls", "--format", "json")
+            if code != 0:
+                continue
+            listed = [json.loads(line) for line in out.splitlines() if line.strip()]
+            if not listed:
+                return [], []
+            code, out = self._exec(container, "docker", "service", "inspect", *(r["ID"] for r in listed))
+            return listed, (json.loads(out) if code == 0 else [])
+        return None
+
     def ssh(self, node_name: str, argv: list[str]) -> None:
         containers = self._containers()
         if node_name not in containers:

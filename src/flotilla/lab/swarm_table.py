@@ -1,4 +1,4 @@
-"""The swarm's node table printed by `flotilla lab status` (pure: node inspect JSON in, lines out)."""
+"""The swarm's node and service tables printed by `flotilla lab status` (pure: JSON in, lines out)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,31 @@ def node_row(node: dict[str, Any]) -> tuple[str, ...]:
 def format_nodes(nodes: list[dict[str, Any]]) -> list[str]:
     """Rows sorted managers first, then by hostname; columns aligned."""
     rows = sorted((node_row(n) for n in nodes), key=lambda r: (r[1] != "manager", r[0]))
-    table = [HEADER, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    return _align([HEADER, *rows])
+
+
+SERVICE_HEADER = ("SERVICE", "MODE", "REPLICAS", "IMAGE", "UPDATE", "PORTS")
+
+
+def _align(table: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[int, str]]:
+    """(published port, mode) of a service, from its spec."""
+    ports = ((service.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+    return [(p["PublishedPort"], p.get("PublishMode", "ingress")) for p in ports if p.get("PublishedPort")]
+
+
+def format_services(listed: list[dict[str, Any]], inspected: list[dict[str, Any]]) -> list[str]:
+    """`docker service ls --format json` rows joined with `docker service inspect` by ID."""
+    by_id = {s.get("ID", "")[:12]: s for s in inspected}
+    rows = []
+    for row in sorted(listed, key=lambda r: r.get("Name", "")):
+        service = by_id.get(row.get("ID", "")[:12], {})
+        update = (service.get("UpdateStatus") or {}).get("State", "") or "-"
+        ports = ",".join(f"{port}/{mode}" for port, mode in published_ports(service)) or "-"
+        rows.append((row.get("Name", "?"), row.get("Mode", "?"), row.get("Replicas", "?"),
+                     row.get("Image", "?").split("@", 1)[0], update, ports))
+    return _align([SERVICE_HEADER, *rows])
