@@ -14,7 +14,7 @@ SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup demo lab-up lab-down lab-status lint unit molecule test bench-formation clean
+.PHONY: help setup demo lab-up lab-down lab-status lint unit molecule test bench-formation bench-rolling-update clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ test: setup ## Lint + unit tests + molecule scenarios; ends with "N passed, N fa
 
 bench-formation: setup ## Benchmark (not a test): swarm.yml vs a plain init/join script, 3+2 and 10+5 nodes
 	$(BIN)/python bench/formation.py
+
+bench-rolling-update: setup ## Benchmark (not a test): failed requests under load during v1->v2 and a rolled-back update (make demo first)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(BIN)/python bench/rolling_update.py
 
 clean: ## Remove the lab and the Python environment (cached images and apt downloads stay)
 	-$(BIN)/flotilla lab down

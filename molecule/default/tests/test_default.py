@@ -1,4 +1,4 @@
-"""Scenario `default`: what docker_engine and swarm must have done on every lab node.
+"""Scenario `default`: what docker_engine, swarm and stacks must have done on every lab node.
 
 Expected values come from the scenario inventory (inventory/group_vars/all.yml), the same
 variables the converge run used, and are checked against the live engine, not only files.
@@ -105,3 +105,80 @@ def test_swarm_seen_from_each_manager(host, wanted):
         expected = _inventory_vars(node["Description"]["Hostname"])
         assert node["Spec"]["Availability"] == expected.get("swarm_node_availability", "active")
         assert node["Spec"]["Labels"] == {k: str(v) for k, v in expected.get("swarm_node_labels", {}).items()}
+
+
+# --- The demo stack (roles images + stacks), checked on the live services ------------------------
+
+
+def _first_manager_only(host, wanted):
+    if host.backend.host != wanted["groups"]["swarm_managers"][0]:
+        pytest.skip("stack-wide checks run once, on the first manager")
+
+
+def _service(host, name):
+    return json.loads(host.check_output(f"docker service inspect {name}"))[0]
+
+
+def test_demo_answers_through_the_proxy_on_this_node(host, wanted):
+    # Every node publishes 8080 (host mode in the lab: no IPVS) and HAProxy there reaches web tasks.
+    seen = set()
+    for _ in range(6):
+        answer = json.loads(host.check_output(
+            "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/', timeout=5).read().decode())\""
+        ))
+        assert answer["version"] == "1"
+        assert answer["token_loaded"] is True  # the secret reached the task
+        seen.add(answer["hostname"])
+    assert len(seen) >= 2, f"requests through {host.backend.host} all went to {seen}"
+
+
+def test_demo_images_are_loaded_with_the_controllers_ids(host):
+    ids = {}
+    for ref in ("flotilla/demo-web:1", "flotilla/demo-web:2", "flotilla/demo-web:broken", "flotilla/demo-proxy:1"):
+        ids[ref] = host.check_output(f"docker image inspect --format '{{{{.Id}}}}' {ref}")
+        controller = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+        assert ids[ref] == controller, ref
+
+
+def test_demo_web_runs_four_replicas_spread_over_nodes(host, wanted):
+    _first_manager_only(host, wanted)
+    tasks = [json.loads(line) for line in host.check_output(
+        "docker service ps demo_web --filter desired-state=running --format '{{json .}}'"
+    ).splitlines()]
+    assert len(tasks) == 4
+    assert all(t["CurrentState"].startswith("Running") for t in tasks), tasks
+    assert len({t["Node"] for t in tasks}) >= 3
+
+
+def test_demo_web_update_restart_and_health_as_declared(host, wanted):
+    _first_manager_only(host, wanted)
+    spec = _service(host, "demo_web")["Spec"]
+    assert spec["Mode"]["Replicated"]["Replicas"] == 4
+    assert spec["EndpointSpec"]["Mode"] == "dnsrr"  # the lab kernel has no IPVS
+    update = spec["UpdateConfig"]
+    assert (update["Parallelism"], update["Order"], update["FailureAction"], update["MaxFailureRatio"]) == (
+        1, "start-first", "rollback", 0)
+    assert update["Monitor"] == 10 * 10**9 and update["Delay"] == 2 * 10**9
+    assert (spec["RollbackConfig"]["Parallelism"], spec["RollbackConfig"]["Order"]) == (1, "start-first")
+    template = spec["TaskTemplate"]
+    assert template["RestartPolicy"] == {"Condition": "on-failure", "Delay": 2 * 10**9, "MaxAttempts": 3,
+                                         "Window": 30 * 10**9}
+    assert template["ContainerSpec"]["Healthcheck"]["Test"][0] == "CMD"
+    assert template["ContainerSpec"]["StopGracePeriod"] == 10 * 10**9
+    assert template["Resources"]["Limits"]["MemoryBytes"] == 64 * 2**20
+    assert template["Resources"]["Reservations"]["NanoCPUs"] == 5 * 10**7
+    # configs and secrets by content-hashed name
+    assert template["ContainerSpec"]["Configs"][0]["ConfigName"].startswith("demo_greeting-")
+    assert template["ContainerSpec"]["Secrets"][0]["SecretName"].startswith("demo_api_token-")
+
+
+def test_demo_proxy_is_global_with_a_host_mode_port(host, wanted):
+    _first_manager_only(host, wanted)
+    service = _service(host, "demo_proxy")
+    assert "Global" in service["Spec"]["Mode"]
+    assert service["Spec"]["EndpointSpec"]["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 8080, "PublishMode": "host"}
+    ]
+    running = host.check_output("docker service ps demo_proxy --filter desired-state=running -q").split()
+    assert len(running) == len(wanted["groups"]["swarm_managers"]) + len(wanted["groups"]["swarm_workers"])

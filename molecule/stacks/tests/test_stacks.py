@@ -1,0 +1,159 @@
+"""Scenario `stacks`: the demo stack under change, through the real playbooks/deploy.yml.
+
+The tests run in file order against one lab, each building on the previous one. `host` is
+manager1 (the only manager), which answers `docker service ...`. HTTP load comes from the
+controller, spread over every node's :8080, as clients would send it.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from flotilla.load import Load
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = SCENARIO.parents[1]
+INVENTORY = SCENARIO / "inventory"
+RATE = 50  # requests per second during updates
+
+
+def deploy(*extra: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / "playbooks/deploy.yml"), *extra],
+        capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if expect_ok:
+        assert result.returncode == 0, f"deploy.yml failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    return result
+
+
+def changed(result: subprocess.CompletedProcess) -> dict[str, int]:
+    return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)}
+
+
+def urls() -> list[str]:
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
+    return [f"http://{h['ansible_host']}:8080/" for group in hosts.values() for h in group["hosts"].values()]
+
+
+def service(host, name="demo_web") -> dict:
+    return json.loads(host.check_output(f"docker service inspect {name}"))[0]
+
+
+def running_tasks(host, name="demo_web") -> list[dict]:
+    out = host.check_output(f"docker service ps {name} --filter desired-state=running --format '{{{{json .}}}}'")
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def greeting_configs(host) -> set[str]:
+    out = host.check_output("docker config ls --filter label=io.flotilla.key=greeting --format '{{.Name}}'")
+    return set(out.split())
+
+
+def test_redeploy_changes_nothing_and_restarts_nothing(host):
+    before = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
+    version = service(host)["Version"]["Index"]
+    result = deploy()
+    assert set(changed(result).values()) == {0}, changed(result)
+    after = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
+    assert after == before
+    # docker stack deploy re-sends the spec (the version moves) but no task was replaced
+    assert service(host)["Version"]["Index"] >= version
+
+
+def test_a_typo_fails_in_one_line_before_any_change(host):
+    before = service(host)
+    configs = greeting_configs(host)
+    result = deploy("-e", "demo_web_replicas=two", "-e", '{"demo_web_greeting": "never deployed"}', expect_ok=False)
+    assert result.returncode != 0
+    assert "stack demo: compose.yml.j2: services.web.deploy.replicas must be an integer, not 'two'" in result.stdout
+    assert "TASK [images" not in result.stdout and "deploy | " not in result.stdout
+    assert service(host)["Version"] == before["Version"]
+    assert greeting_configs(host) == configs
+
+
+def test_rolling_update_to_v2_loses_no_request(host):
+    with Load(urls(), rate=RATE) as load:
+        time.sleep(2)
+        deploy("-e", "demo_web_version=2")
+        time.sleep(2)
+    summary = load.summary()
+    assert summary.failed == 0, summary
+    assert set(summary.versions) == {"1", "2"}, summary  # the load saw the switch happen
+    tasks = running_tasks(host)
+    assert len(tasks) == 4 and {t["Image"] for t in tasks} == {"flotilla/demo-web:2"}
+    assert service(host)["UpdateStatus"]["State"] == "completed"
+
+
+def test_broken_version_is_rolled_back_and_the_play_says_so(host):
+    with Load(urls(), rate=RATE) as load:
+        time.sleep(2)
+        result = deploy("-e", "demo_web_version=broken", expect_ok=False)
+        time.sleep(2)
+    assert result.returncode != 0
+    assert re.search(
+        r"stack demo: demo_web: the update to flotilla/demo-web:broken failed and was rolled back \(demo_web\.\d .* on "
+        r"\S+: .*\); 4/4 tasks run the previous version flotilla/demo-web:2",
+        result.stdout,
+    ), result.stdout[-3000:]
+    summary = load.summary()
+    assert summary.failed == 0, summary
+    assert set(summary.versions) == {"2"}, summary
+    assert service(host)["UpdateStatus"]["State"] == "rollback_completed"
+    assert {t["Image"] for t in running_tasks(host)} == {"flotilla/demo-web:2"}
+    # the same version again is not a failure: nothing to change, the rollback is history
+    assert set(changed(deploy("-e", "demo_web_version=2")).values()) == {0}
+
+
+def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
+    first = greeting_configs(host)
+    assert len(first) == 1
+    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hej"}')
+    second = greeting_configs(host)
+    assert len(second) == 2 and first < second  # the previous spec's config stays for rollback
+    current = service(host)["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"]
+    assert current in second - first
+    answers = {json.loads(subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout)["greeting"]
+               for url in urls()}
+    assert answers == {"Hej"}
+    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')
+    third = greeting_configs(host)
+    assert first.isdisjoint(third) and current in third and len(third) == 2  # the oldest was pruned
+
+
+def test_a_killed_task_is_replaced_under_the_restart_policy(host):
+    spec = service(host)["Spec"]["TaskTemplate"]["RestartPolicy"]
+    assert (spec["Condition"], spec["MaxAttempts"]) == ("on-failure", 3)
+    local = host.check_output("docker ps -q --filter label=com.docker.swarm.service.name=demo_web").split()
+    assert local, "no web task on manager1 to kill"
+    container = json.loads(host.check_output(f"docker inspect {local[0]}"))[0]
+    task_id = container["Config"]["Labels"]["com.docker.swarm.task.id"]
+    host.check_output(f"docker kill {local[0]}")  # SIGKILL: exit 137, a failure for the policy
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        tasks = running_tasks(host)
+        if len(tasks) == 4 and task_id not in {t["ID"] for t in tasks} and all(
+            t["CurrentState"].startswith("Running") for t in tasks
+        ):
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"no replacement for task {task_id}: {running_tasks(host)}")
+    killed = json.loads(host.check_output(f"docker inspect {task_id}"))[0]
+    assert killed["Status"]["State"] == "failed"
+    assert "137" in killed["Status"]["Err"]
+    slot = killed["Slot"]
+    history = json.loads(host.check_output(
+        "docker inspect $(docker service ps demo_web -q --filter desired-state=shutdown) $(docker service ps demo_web -q "
+        "--filter desired-state=running)"
+    ))
+    # the slot restarted once: one failed attempt counted, one running replacement
+    in_slot = [t for t in history if t["Slot"] == slot and t["Spec"]["ContainerSpec"]["Image"].startswith("flotilla/demo-web:2")]
+    assert sum(1 for t in in_slot if t["Status"]["State"] == "failed") >= 1
+    assert sum(1 for t in in_slot if t["Status"]["State"] == "running") == 1
