@@ -291,7 +291,8 @@ class Lab:
         while True:
             code, host_key = self._exec(container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
             active, _ = self._exec(container, "systemctl", "is-active", "--quiet", "ssh.service")
-            if code == 0 and active == 0:
+            # The key file can exist before ssh-keygen has written it: wait for "TYPE DATA".
+            if code == 0 and active == 0 and len(host_key.split()) >= 2:
                 break
             if time.monotonic() > deadline:
                 raise LabError(f"{node.name} did not start sshd within {BOOT_TIMEOUT}s; try `flotilla lab up` again")
