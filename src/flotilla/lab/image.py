@@ -43,6 +43,16 @@ MASKED_UNITS = (
 )
 
 
+def _fingerprint(parts: tuple[str, ...], files: dict[str, bytes]) -> str:
+    """A short hash of everything that determines an image's content (its tag)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    for name, content in files.items():
+        digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything that determines the image's content; its hash is the image tag."""
@@ -64,13 +74,11 @@ class Recipe:
         )}
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for part in (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror,
-                     *self.packages, *MASKED_UNITS, *IMPORT_CHANGES):
-            digest.update(part.encode() + b"\0")
-        for name, content in self.files().items():
-            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
-        return digest.hexdigest()[:12]
+        return _fingerprint(
+            (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror, *self.packages, *MASKED_UNITS,
+             *IMPORT_CHANGES),
+            self.files(),
+        )  # fmt: skip
 
     @property
     def tag(self) -> str:
@@ -103,13 +111,10 @@ class BaseRecipe:
         return {"debian.sources": (pkg / "debian.sources").read_bytes()}
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for part in (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror,
-                     *self.packages, *BASE_IMPORT_CHANGES):
-            digest.update(part.encode() + b"\0")
-        for name, content in self.files().items():
-            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
-        return digest.hexdigest()[:12]
+        return _fingerprint(
+            (RECIPE_VERSION, self.suite, self.mirror, self.security_mirror, *self.packages, *BASE_IMPORT_CHANGES),
+            self.files(),
+        )
 
     @property
     def tag(self) -> str:

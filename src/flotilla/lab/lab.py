@@ -13,8 +13,10 @@ import subprocess
 import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import yaml
@@ -26,6 +28,7 @@ from flotilla.lab.host import Log, ensure_ssh_key, host_routes
 from flotilla.lab.plan import LabError, LabSpec, Node
 
 BOOT_TIMEOUT = 120
+T = TypeVar("T")
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes")
 
 
@@ -377,39 +380,44 @@ class Lab:
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(probe, sorted(containers.items(), key=lambda kv: plan.node_sort_key(kv[0]))))
 
-    def swarm_nodes(self) -> list[dict] | None:
-        """`docker node inspect` of every node, asked of the first running node that is a
-        manager; None when no node runs a swarm manager."""
+    def _on_a_manager(self, ask: Callable[[Container], T | None]) -> T | None:
+        """``ask`` each running node in order until one answers (workers and nodes outside a
+        swarm return None); None when no node runs a swarm manager."""
         containers = self._containers()
         for name in sorted(containers, key=plan.node_sort_key):
-            container = containers[name]
-            if container.status != "running":
-                continue
-            code, ids = self._exec(container, "docker", "node", "ls", "--quiet")
-            if code != 0 or not ids:
-                continue
-            code, out = self._exec(container, "docker", "node", "inspect", *ids.split())
-            if code == 0:
-                return json.loads(out)
+            if containers[name].status == "running":
+                answer = ask(containers[name])
+                if answer is not None:
+                    return answer
         return None
 
+    def swarm_nodes(self) -> list[dict] | None:
+        """`docker node inspect` of every node, asked of the first running manager."""
+
+        def ask(container: Container) -> list[dict] | None:
+            code, ids = self._exec(container, "docker", "node", "ls", "--quiet")
+            if code != 0 or not ids:
+                return None
+            code, out = self._exec(container, "docker", "node", "inspect", *ids.split())
+            return json.loads(out) if code == 0 else None
+
+        return self._on_a_manager(ask)
+
     def swarm_services(self) -> tuple[list[dict], list[dict]] | None:
-        """`docker service ls` rows and `docker service inspect` objects, asked of the first running
-        manager; None when no node runs a swarm manager."""
-        containers = self._containers()
-        for name in sorted(containers, key=plan.node_sort_key):
-            container = containers[name]
-            if container.status != "running":
-                continue
+        """`docker service ls` rows and `docker service inspect` objects, asked of the first
+        running manager."""
+
+        def ask(container: Container) -> tuple[list[dict], list[dict]] | None:
             code, out = self._exec(container, "docker", "service", "ls", "--format", "json")
             if code != 0:
-                continue
+                return None
             listed = [json.loads(line) for line in out.splitlines() if line.strip()]
             if not listed:
                 return [], []
             code, out = self._exec(container, "docker", "service", "inspect", *(r["ID"] for r in listed))
             return listed, (json.loads(out) if code == 0 else [])
-        return None
+
+        return self._on_a_manager(ask)
 
     def ssh(self, node_name: str, argv: list[str]) -> None:
         containers = self._containers()
