@@ -105,6 +105,16 @@ class TestHealth:
         health = sf.swarm_health([node("a", "manager"), node("b", "manager", reach="unreachable")])
         assert not health["healthy"]
         assert health["problems"] == ["manager b is unreachable", "the swarm has no leader"]
+        assert not health["has_quorum"]
+
+    @pytest.mark.parametrize(
+        ("reach", "has_quorum"),
+        [(["reachable", "reachable", "unreachable"], True), (["reachable", "unreachable", "unreachable"], False)],
+    )
+    def test_quorum_needs_a_leader_and_a_majority(self, reach, has_quorum):
+        nodes = [node(str(i), "manager", reach=r, leader=i == 0) for i, r in enumerate(reach)]
+        health = sf.swarm_health(nodes)
+        assert health["has_quorum"] is has_quorum and not health["healthy"]
 
 
 class TestRemovalCheck:
@@ -196,3 +206,41 @@ class TestPorts:
         blocked = [{"src": "m1", "dst": "w1", "addr": "10.0.0.2", "port": 4789, "proto": "udp"}]
         assert sf.swarm_port_table(blocked) == ["FROM  TO             PORT", "m1    w1 (10.0.0.2)  4789/udp"]
         assert sf.swarm_port_table([]) == []
+
+
+def service(service_id, name, replicas=None):
+    mode = {"Global": {}} if replicas is None else {"Replicated": {"Replicas": replicas}}
+    return {"ID": service_id, "Spec": {"Name": name, "Mode": mode}}
+
+
+def task(service_id, node_id, state="running", desired="running"):
+    return {"ServiceID": service_id, "NodeID": node_id, "DesiredState": desired, "Status": {"State": state}}
+
+
+class TestServiceShortfall:
+    def test_full_strength_has_no_shortfall(self):
+        services = [service("s1", "demo_web", 2), service("s2", "demo_proxy")]
+        tasks = [task("s1", "n1"), task("s1", "n2"), task("s2", "n1"), task("s2", "n2")]
+        assert sf.swarm_service_shortfall(services, tasks) == []
+
+    def test_replicated_service_short_of_replicas(self):
+        tasks = [task("s1", "n1"), task("s1", "n2", state="starting"), task("s1", "n3", "shutdown", "shutdown")]
+        assert sf.swarm_service_shortfall([service("s1", "demo_web", 2)], tasks) == ["demo_web: 1/2 tasks running"]
+
+    def test_start_first_update_may_run_more_than_replicas(self):
+        tasks = [task("s1", "n1"), task("s1", "n2"), task("s1", "n3")]
+        assert sf.swarm_service_shortfall([service("s1", "demo_web", 2)], tasks) == []
+
+    def test_global_service_counts_only_the_tasks_it_wants(self):
+        tasks = [task("s2", "n1"), task("s2", "n2", "preparing"), task("s2", "n3", "shutdown", "shutdown")]
+        assert sf.swarm_service_shortfall([service("s2", "demo_proxy")], tasks) == ["demo_proxy: 1/2 tasks running"]
+
+    def test_task_still_wanted_on_the_drained_node(self):
+        services = [service("s1", "demo_web", 2)]
+        tasks = [task("s1", "n1"), task("s1", "n2"), task("s1", "n3", "running", "shutdown")]
+        assert sf.swarm_service_shortfall(services, tasks, "n1") == ["demo_web: 1 task(s) still on the drained node"]
+        assert sf.swarm_service_shortfall(services, tasks, "n3") == []
+
+    def test_jobs_are_skipped(self):
+        job = {"ID": "j", "Spec": {"Name": "migrate", "Mode": {"ReplicatedJob": {"TotalCompletions": 1}}}}
+        assert sf.swarm_service_shortfall([job], [task("j", "n1", "complete", "shutdown")]) == []

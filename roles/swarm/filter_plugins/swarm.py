@@ -128,6 +128,8 @@ def swarm_health(nodes: list[Node]) -> dict[str, Any]:
         "reachable": len(reachable),
         "quorum": quorum,
         "leader": _name(leaders[0]) if leaders else "",
+        # Raft can commit: a leader, and a majority of the managers reachable.
+        "has_quorum": bool(leaders) and len(reachable) >= quorum,
         "healthy": not problems,
         "problems": problems,
     }
@@ -162,6 +164,41 @@ def swarm_removal_check(nodes: list[Node], node_id: str) -> str:
             "managers back first"
         )
     return ""
+
+
+def swarm_service_shortfall(
+    services: list[dict[str, Any]], tasks: list[dict[str, Any]], node_id: str = ""
+) -> list[str]:
+    """What keeps the services from running at full strength, one line each ([] when they do).
+
+    ``services`` and ``tasks`` are full inspect objects (community.docker.docker_swarm_info with
+    ``services``, ``tasks`` and ``verbose_output``). A replicated service needs at least its
+    replica count of tasks running; a global one needs every task the orchestrator wants
+    (desired state running) to run. With ``node_id`` (a node being drained), no task the swarm
+    still wants may be left on that node. Jobs are not long-running and are skipped.
+    """
+    wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+    problems = []
+    for service in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", "")):
+        spec = service.get("Spec") or {}
+        name = spec.get("Name") or service.get("ID", "?")
+        mode = spec.get("Mode") or {}
+        own = [t for t in wanted if t.get("ServiceID") == service.get("ID")]
+        running = [t for t in own if (t.get("Status") or {}).get("State") == "running"]
+        if "Replicated" in mode:
+            replicas = int((mode["Replicated"] or {}).get("Replicas", 1))
+            if len(running) < replicas:
+                problems.append(f"{name}: {len(running)}/{replicas} tasks running")
+        elif "Global" in mode:
+            if len(running) < len(own):
+                problems.append(f"{name}: {len(running)}/{len(own)} tasks running")
+        else:
+            continue
+        if node_id:
+            left = [t for t in own if t.get("NodeID") == node_id]
+            if left:
+                problems.append(f"{name}: {len(left)} task(s) still on the drained node")
+    return problems
 
 
 def _reachable(node: Node) -> int:
@@ -302,6 +339,7 @@ class FilterModule:
             "swarm_stale_nodes": swarm_stale_nodes,
             "swarm_role_changes": swarm_role_changes,
             "swarm_health": swarm_health,
+            "swarm_service_shortfall": swarm_service_shortfall,
             "swarm_removal_check": swarm_removal_check,
             "swarm_node_id": swarm_node_id,
             "swarm_find_node": swarm_find_node,
