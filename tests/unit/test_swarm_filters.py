@@ -65,6 +65,47 @@ class TestMembership:
         }  # fmt: skip
 
 
+    def test_manager_removed_by_recover_rejoins(self):
+        pending = info("pending", "old")
+        pending["Swarm"]["RemoteManagers"] = [{"NodeID": "x", "Addr": "10.0.0.11:2377"}]
+        manager = node("a", "manager", leader=True)
+        manager["ManagerStatus"]["Addr"] = "10.0.0.11:2377"
+        assert sf.swarm_membership({"m2": pending}, [manager]) == {"m2": "rejoin"}
+
+    @pytest.mark.parametrize(
+        "node_id, remote",
+        [
+            ("a", "10.0.0.11:2377"),  # still listed: pending because the swarm has no leader yet
+            ("old", "10.9.9.9:2377"),  # its managers are another swarm's
+            ("old", None),  # no remote managers known
+        ],
+    )
+    def test_pending_stays_broken_unless_removed_from_this_swarm(self, node_id, remote):
+        pending = info("pending", node_id)
+        if remote:
+            pending["Swarm"]["RemoteManagers"] = [{"NodeID": "x", "Addr": remote}]
+        manager = node("a", "manager", leader=True)
+        manager["ManagerStatus"]["Addr"] = "10.0.0.11:2377"
+        assert sf.swarm_membership({"m2": pending}, [manager]) == {"m2": "broken"}
+
+
+class TestBackupCompare:
+    BACKUP = {"services": ["web"], "configs": {"c-1": "h1"}, "secrets": {"s-1": "id1"}}
+
+    def test_everything_back(self):
+        assert sf.swarm_backup_compare(self.BACKUP, dict(self.BACKUP, services=["web", "new"])) == []
+
+    def test_missing_and_different(self):
+        found = {"services": [], "configs": {"c-1": "h2"}, "secrets": {}}
+        assert sf.swarm_backup_compare(self.BACKUP, found) == [
+            "service web is missing", "config c-1 has another content hash", "secret s-1 is missing",
+        ]  # fmt: skip
+
+    def test_secret_with_another_id_is_another_secret(self):
+        found = dict(self.BACKUP, secrets={"s-1": "id2"})
+        assert sf.swarm_backup_compare(self.BACKUP, found) == ["secret s-1 has another ID"]
+
+
 class TestStale:
     def test_down_duplicate_of_reinstalled_host(self):
         hosts = {"w1": info("active", "new", name="w1")}

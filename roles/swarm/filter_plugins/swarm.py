@@ -49,21 +49,32 @@ def swarm_bootstrap(info: Info, managers: list[str], workers: list[str]) -> dict
 def swarm_membership(info: Info, nodes: list[Node]) -> dict[str, str]:
     """Classify each host against the swarm whose node list is ``nodes``.
 
-    ``member``: in this swarm; ``join``: in no swarm; ``foreign``: active in a swarm that does
-    not list it (another cluster, or removed from this one behind its back); ``broken``: stuck
-    in pending, error or locked; ``unknown``: the engine did not answer.
+    ``member``: in this swarm; ``join``: in no swarm; ``rejoin``: stuck in pending or error
+    with a node ID this swarm no longer lists while its remote managers are this swarm's (a
+    manager that was down while recover.yml forced a new cluster and removed it): nothing is
+    left to lose, so it leaves and joins again; ``foreign``: active in a swarm that does not
+    list it (another cluster, or removed from this one behind its back); ``broken``: stuck in
+    pending, error or locked otherwise; ``unknown``: the engine did not answer.
     """
     ids = {node.get("ID") for node in nodes}
+    managers = {
+        (node.get("ManagerStatus") or {}).get("Addr", "").rpartition(":")[0]
+        for node in nodes
+        if node.get("ManagerStatus")
+    } - {""}
     result = {}
     for host, host_info in info.items():
         swarm = _swarm(host_info)
         state = swarm.get("LocalNodeState", "")
+        remotes = {(r.get("Addr") or "").rpartition(":")[0] for r in swarm.get("RemoteManagers") or []}
         if not host_info:
             result[host] = "unknown"
         elif state == "inactive":
             result[host] = "join"
         elif state == "active":
             result[host] = "member" if swarm.get("NodeID") in ids else "foreign"
+        elif state in ("pending", "error") and swarm.get("NodeID") not in ids and remotes & managers:
+            result[host] = "rejoin"
         elif state in BROKEN_STATES:
             result[host] = "broken"
         else:
@@ -198,6 +209,26 @@ def swarm_service_shortfall(
             left = [t for t in own if t.get("NodeID") == node_id]
             if left:
                 problems.append(f"{name}: {len(left)} task(s) still on the drained node")
+    return problems
+
+
+def swarm_backup_compare(backup: dict[str, Any], found: dict[str, Any]) -> list[str]:
+    """What a restore did not bring back, one line each ([] when everything is there).
+
+    Both sides have the shape roles/swarm/tasks/objects.yml reads and backup.yml writes into the
+    backup's manifest: ``services`` (names), ``configs`` (name: sha256 of the data) and
+    ``secrets`` (name: ID; a secret's data cannot be read back, and its ID is kept in the raft
+    state, so a secret with the same name and ID is the same secret).
+    """
+    services = found.get("services") or []
+    problems = [f"service {name} is missing" for name in backup.get("services") or [] if name not in services]
+    for kind, what in (("configs", "content hash"), ("secrets", "ID")):
+        had, has = backup.get(kind) or {}, found.get(kind) or {}
+        for name in sorted(had):
+            if name not in has:
+                problems.append(f"{kind[:-1]} {name} is missing")
+            elif has[name] != had[name]:
+                problems.append(f"{kind[:-1]} {name} has another {what}")
     return problems
 
 
@@ -341,6 +372,7 @@ class FilterModule:
             "swarm_health": swarm_health,
             "swarm_service_shortfall": swarm_service_shortfall,
             "swarm_removal_check": swarm_removal_check,
+            "swarm_backup_compare": swarm_backup_compare,
             "swarm_node_id": swarm_node_id,
             "swarm_find_node": swarm_find_node,
             "swarm_pool_overlaps": swarm_pool_overlaps,
