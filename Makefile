@@ -9,8 +9,10 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORTS := .reports
-# Every molecule scenario (a directory with molecule.yml); `make molecule SCENARIOS=default` for one.
-SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# The molecule scenarios, in order: the failure drills run on the lab `default` converged, so they
+# follow it (`make molecule SCENARIOS="default worker_loss"` for one drill).
+DRILLS := manager_loss worker_loss quorum_loss backup_restore upgrade
+SCENARIOS ?= default $(DRILLS) lifecycle stacks
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -60,7 +62,8 @@ molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
 	  echo "== molecule test -s $$s"; \
 	  if $(BIN)/molecule test -s $$s; then r=passed; else r=failed; rc=1; fi; \
 	  mkdir -p $(REPORTS); echo $$r > $(REPORTS)/molecule-$$s.stage; \
-	done; exit $$rc
+	done; \
+	$(BIN)/flotilla lab down --name molecule-default >/dev/null || rc=1; exit $$rc
 
 test: setup ## Lint + unit tests + molecule scenarios; ends with "N passed, N failed"
 	@rm -rf $(REPORTS)

@@ -4,6 +4,11 @@ benchmark and the stacks scenario): who answered, how fast, and whether it faile
 Requests go out on a fixed schedule (``rate`` per second, spread round-robin over the URLs) from
 a pool of threads, each a new connection, as independent clients would. A request fails when the
 connection fails, it times out, or the status is not 200.
+
+With ``failover``, a request whose connection is refused or reset before any answer is sent again
+to the next URL, as a load balancer in front of the nodes does when one is taken out for
+maintenance (HAProxy's ``option redispatch``); it fails only when no node takes it, and
+``Summary.redispatched`` counts the requests that needed another node.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class Sample:
     url: str
     ok: bool
     detail: str  # version served, or the error
+    redispatched: int = 0  # nodes that refused the connection before one answered (failover)
 
 
 @dataclass
@@ -35,6 +41,7 @@ class Summary:
     p99_ms: float
     max_ms: float
     rate: float
+    redispatched: int = 0
     versions: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -62,6 +69,7 @@ def summarize(samples: list[Sample], duration: float) -> Summary:
         p99_ms=round(percentile(latencies, 0.99) * 1000, 1),
         max_ms=round(max(latencies, default=0.0) * 1000, 1),
         rate=round(len(samples) / duration, 1) if duration > 0 else 0.0,
+        redispatched=sum(1 for s in samples if s.redispatched),
         versions=versions,
         errors=errors,
     )
@@ -77,6 +85,10 @@ def per_second(samples: list[Sample]) -> list[tuple[int, int, int]]:
         counts[int(s.start)][0] += 1
         counts[int(s.start)][1] += 0 if s.ok else 1
     return [(i, c[0], c[1]) for i, c in enumerate(counts)]
+
+
+# Refused or reset before an answer: the node is not serving, another one can take the request.
+_NOT_SERVING = ("ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected")
 
 
 def _get(url: str, timeout: float) -> tuple[bool, str]:
@@ -101,12 +113,15 @@ def _get(url: str, timeout: float) -> tuple[bool, str]:
 class Load:
     """Run ``with Load(urls, rate) as load: ...``; ``load.samples`` holds every request."""
 
-    def __init__(self, urls: list[str], rate: float = 60.0, timeout: float = 5.0, workers: int = 32) -> None:
+    def __init__(
+        self, urls: list[str], rate: float = 60.0, timeout: float = 5.0, workers: int = 32, failover: bool = False
+    ) -> None:
         if not urls or rate <= 0:
             raise ValueError("Load needs at least one URL and a positive rate")
         self.urls = urls
         self.rate = rate
         self.timeout = timeout
+        self.failover = failover
         self.samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,13 +151,19 @@ class Load:
                 self._stop.wait(delay)
                 if self._stop.is_set():
                     break
-            self._pool.submit(self._one, self.urls[n % len(self.urls)])
+            self._pool.submit(self._one, n % len(self.urls))
             n += 1
 
-    def _one(self, url: str) -> None:
+    def _one(self, index: int) -> None:
         start = time.monotonic()
+        url = self.urls[index]
         ok, detail = _get(url, self.timeout)
-        sample = Sample(start - self._t0, time.monotonic() - start, url, ok, detail)
+        tries = len(self.urls) if self.failover else 1
+        redispatched = 0
+        while not ok and detail in _NOT_SERVING and redispatched + 1 < tries:
+            redispatched += 1
+            ok, detail = _get(self.urls[(index + redispatched) % len(self.urls)], self.timeout)
+        sample = Sample(start - self._t0, time.monotonic() - start, url, ok, detail, redispatched)
         with self._lock:
             self.samples.append(sample)
 

@@ -1,9 +1,12 @@
 """The load generator's arithmetic and a real run against a local HTTP server."""
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from flotilla.load import Load, Sample, per_second, percentile, summarize
 
@@ -51,3 +54,40 @@ def test_load_hits_the_urls_at_the_rate_and_sees_failures():
     assert summary.versions == {"7": summary.total - summary.failed}
     assert summary.errors == {"HTTP 500": summary.failed}
     assert abs(summary.failed - summary.total / 2) <= 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again on exit: connections to it are refused
+
+
+@pytest.mark.parametrize("failover", [False, True])
+def test_failover_sends_a_refused_request_to_the_next_node(failover):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps({"version": "1"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    down = f"http://127.0.0.1:{_closed_port()}/"
+    try:
+        with Load([down, f"http://127.0.0.1:{server.server_port}/"], rate=20, failover=failover) as load:
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+    summary = load.summary()
+    refused = sum(1 for s in load.samples if s.url == down)
+    assert refused > 0
+    if failover:
+        assert (summary.failed, summary.redispatched) == (0, refused)
+    else:
+        assert (summary.failed, summary.redispatched) == (refused, 0)
+        assert summary.errors == {"ConnectionRefusedError": refused}

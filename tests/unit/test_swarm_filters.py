@@ -32,11 +32,11 @@ def node(node_id, role="worker", state="ready", reach=None, leader=False, hostna
 class TestBootstrap:
     def test_fresh_hosts_init_on_first_manager(self):
         hosts = {"m1": info(), "m2": info(), "w1": info()}
-        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m1", "init": True, "cluster_id": ""}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m1", "init": True, "cluster_id": "", "recovered": ""}
 
     def test_existing_manager_wins_over_group_order(self):
         hosts = {"m1": info(), "m2": info("active", "b", True, "C"), "w1": info()}
-        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m2", "init": False, "cluster_id": "C"}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m2", "init": False, "cluster_id": "C", "recovered": ""}
 
     def test_manager_moved_to_workers_still_bootstraps(self):
         hosts = {"m1": info("active", "w", False), "w1": info("active", "a", True, "C")}
@@ -44,6 +44,12 @@ class TestBootstrap:
 
     def test_unreachable_first_manager_is_skipped(self):
         assert sf.swarm_bootstrap({"m2": info()}, ["m1", "m2"], [])["host"] == "m2"
+
+    def test_the_latest_recovered_cluster_wins_over_a_rump_of_the_old_one(self):
+        old = info("active", "b", True, "C")
+        new = info("active", "a", True, "C")
+        new["Swarm"]["Cluster"]["Spec"] = {"Labels": {"io.flotilla.recovered": "20261123T180000Z"}}
+        assert sf.swarm_bootstrap({"m1": old, "m2": old, "m3": new}, ["m1", "m2", "m3"], [])["host"] == "m3"
 
     def test_no_reachable_manager(self):
         assert sf.swarm_bootstrap({"w1": info()}, ["m1"], ["w1"])["host"] == ""
@@ -64,6 +70,14 @@ class TestMembership:
             "gone": "unknown",
         }  # fmt: skip
 
+
+    def test_rump_of_the_old_raft_group_rejoins(self):
+        rump = info("active", "old", True, "C")
+        boot = {"host": "m1", "cluster_id": "C", "recovered": "20261123T180000Z"}
+        assert sf.swarm_membership({"m2": rump}, [node("a", "manager")], boot) == {"m2": "rejoin"}
+        # another cluster, or the same one without a newer recovery: foreign, the admin decides
+        assert sf.swarm_membership({"m2": info("active", "old", True, "X")}, [node("a")], boot) == {"m2": "foreign"}
+        assert sf.swarm_membership({"m2": rump}, [node("a")], dict(boot, recovered="")) == {"m2": "foreign"}
 
     def test_manager_removed_by_recover_rejoins(self):
         pending = info("pending", "old")

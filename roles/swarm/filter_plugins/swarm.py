@@ -29,30 +29,45 @@ def _is_manager(info: dict[str, Any]) -> bool:
     return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
 
 
+# recover.yml marks the cluster it forces into being with this cluster label (a UTC timestamp).
+RECOVERED = "io.flotilla.recovered"
+
+
+def _recovered(info: dict[str, Any]) -> str:
+    return (((_swarm(info).get("Cluster") or {}).get("Spec") or {}).get("Labels") or {}).get(RECOVERED, "")
+
+
 def swarm_bootstrap(info: Info, managers: list[str], workers: list[str]) -> dict[str, Any]:
     """Pick the host every swarm-wide step runs on.
 
     An existing manager wins (first in the manager group, then a manager the inventory moved to
     the worker group); with no swarm anywhere, the first reachable host of the manager group
-    initialises one. ``init`` tells the role which case it is.
+    initialises one. ``init`` tells the role which case it is. When managers that were lost come
+    back after recover.yml, they may still form a quorum of the old raft group among themselves:
+    the manager with the latest recovery mark wins, the others rejoin (``swarm_membership``).
     """
-    for host in [*managers, *workers]:
-        if host in info and _is_manager(info[host]):
-            cluster = (_swarm(info[host]).get("Cluster") or {}).get("ID", "")
-            return {"host": host, "init": False, "cluster_id": cluster}
+    hosts = [*managers, *workers]
+    active = [h for h in hosts if h in info and _is_manager(info[h])]
+    if active:
+        latest = max(_recovered(info[h]) for h in active)
+        host = next(h for h in active if _recovered(info[h]) == latest)
+        cluster = (_swarm(info[host]).get("Cluster") or {}).get("ID", "")
+        return {"host": host, "init": False, "cluster_id": cluster, "recovered": latest}
     for host in managers:
         if host in info:
-            return {"host": host, "init": True, "cluster_id": ""}
-    return {"host": "", "init": True, "cluster_id": ""}
+            return {"host": host, "init": True, "cluster_id": "", "recovered": ""}
+    return {"host": "", "init": True, "cluster_id": "", "recovered": ""}
 
 
-def swarm_membership(info: Info, nodes: list[Node]) -> dict[str, str]:
+def swarm_membership(info: Info, nodes: list[Node], bootstrap: dict[str, Any] | None = None) -> dict[str, str]:
     """Classify each host against the swarm whose node list is ``nodes``.
 
-    ``member``: in this swarm; ``join``: in no swarm; ``rejoin``: stuck in pending or error
-    with a node ID this swarm no longer lists while its remote managers are this swarm's (a
-    manager that was down while recover.yml forced a new cluster and removed it): nothing is
-    left to lose, so it leaves and joins again; ``foreign``: active in a swarm that does not
+    ``member``: in this swarm; ``join``: in no swarm; ``rejoin``: a manager that was down while
+    recover.yml forced a new cluster and removed it, back with a node ID this swarm no longer
+    lists: either stuck in pending or error while its remote managers are this swarm's, or
+    active in a rump of the old raft group (same cluster ID, an older recovery mark than the
+    bootstrap manager's, see ``swarm_bootstrap``); nothing is left to lose, so it leaves and
+    joins again; ``foreign``: active in a swarm that does not
     list it (another cluster, or removed from this one behind its back); ``broken``: stuck in
     pending, error or locked otherwise; ``unknown``: the engine did not answer.
     """
@@ -71,8 +86,15 @@ def swarm_membership(info: Info, nodes: list[Node]) -> dict[str, str]:
             result[host] = "unknown"
         elif state == "inactive":
             result[host] = "join"
+        elif state == "active" and swarm.get("NodeID") in ids:
+            result[host] = "member"
         elif state == "active":
-            result[host] = "member" if swarm.get("NodeID") in ids else "foreign"
+            bootstrap = bootstrap or {}
+            rump = (
+                (swarm.get("Cluster") or {}).get("ID") == bootstrap.get("cluster_id")
+                and _recovered(host_info) < bootstrap.get("recovered", "")
+            )
+            result[host] = "rejoin" if rump else "foreign"
         elif state in ("pending", "error") and swarm.get("NodeID") not in ids and remotes & managers:
             result[host] = "rejoin"
         elif state in BROKEN_STATES:

@@ -1,0 +1,50 @@
+"""Drill `upgrade`: a real package upgrade of every node's engine under HTTP load.
+
+The default scenario installed docker.io at FROM (its inventory pins it); upgrade.yml moves every
+node to TO, managers one at a time, then workers. The load goes to every node's :8080 with
+failover, as a load balancer in front of the nodes would send it: a node being drained refuses
+connections and its requests go to the next node. No request may fail; the number redispatched,
+the total and the time are recorded.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from flotilla.load import Load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import drill  # noqa: E402
+
+FROM = yaml.safe_load((drill.INVENTORY / "group_vars/all/main.yml").read_text())["docker_engine_version"]
+TO = "26.1.5+dfsg1-9+deb13u1+b1"
+
+
+def versions() -> dict[str, str]:
+    return {
+        name: drill.container(name).exec_run(["dpkg-query", "-W", "-f", "${Version}", "docker.io"]).output.decode()
+        for name in drill.addresses()
+    }
+
+
+def test_upgrade_under_load_loses_no_request(host):
+    assert drill.healthy(host), "the drill starts from a healthy swarm"
+    assert set(versions().values()) == {FROM}
+    with Load(drill.urls(), rate=20, failover=True) as load:
+        time.sleep(2)
+        run = drill.play("upgrade.yml", "-e", f"docker_engine_version={TO}")
+        time.sleep(2)
+    summary = load.summary()
+    drill.record("upgrade", upgrade_yml_seconds=run.seconds, requests=summary.total, failed=summary.failed,
+                 redispatched=summary.redispatched, p99_ms=summary.p99_ms, max_ms=summary.max_ms)  # fmt: skip
+    assert summary.failed == 0, summary
+    assert set(versions().values()) == {TO}
+    assert run.stdout.count(f"docker.io {FROM} -> {TO}") >= len(drill.addresses()), run.stdout[-4000:]
+    drill.wait(lambda: drill.healthy(host), 180, "healthy after the upgrade")
+
+
+def test_a_second_upgrade_touches_nothing(host):
+    run = drill.play("upgrade.yml", "-e", f"docker_engine_version={TO}")
+    assert set(run.changed.values()) == {0}, run.changed
