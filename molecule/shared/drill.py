@@ -106,19 +106,29 @@ def replicas(host) -> dict[str, str]:
     return dict(line.split()[:2] for line in out.splitlines())
 
 
-def healthy(host) -> bool:
-    """Every node ready and active, every manager reachable with one leader, every service full,
-    the demo answering on every node."""
+def problems(host) -> list[str]:
+    """What keeps the swarm from being healthy ([] when it is): every inventory host a node, ready,
+    every manager reachable with one leader, every service at full strength, the demo answering
+    on every node."""
     current = nodes(host)
-    managers = [n for n in current.values() if n["Spec"]["Role"] == "manager"]
-    return (
-        set(current) == set(addresses())
-        and all(n["Status"]["State"] == "ready" for n in current.values())
-        and all(n["ManagerStatus"]["Reachability"] == "reachable" for n in managers)
-        and sum(1 for n in managers if n["ManagerStatus"].get("Leader")) == 1
-        and all(running == wanted for running, wanted in (r.split("/") for r in replicas(host).values()))
-        and all(answers(url) for url in urls())
-    )
+    managers = {name: n for name, n in current.items() if n["Spec"]["Role"] == "manager"}
+    found = [f"nodes {sorted(current)} are not the inventory's {sorted(addresses())}"] if set(current) != set(addresses()) else []
+    found += [f"{name} is {n['Status']['State']}" for name, n in current.items() if n["Status"]["State"] != "ready"]
+    found += [f"manager {name} is {n['ManagerStatus']['Reachability']}" for name, n in managers.items()
+              if n["ManagerStatus"]["Reachability"] != "reachable"]  # fmt: skip
+    if sum(1 for n in managers.values() if n["ManagerStatus"].get("Leader")) != 1:
+        found.append("not one leader")
+    found += [f"{name} runs {r}" for name, r in replicas(host).items() if r.split("/")[0] != r.split("/")[1]]
+    found += [f"{url} does not answer" for url in urls() if not answers(url)]
+    return found
+
+
+def healthy(host) -> bool:
+    """The swarm is healthy (see problems); prints what is not, for the drill's output."""
+    found = problems(host)
+    if found:
+        print("not healthy yet: " + "; ".join(found))
+    return not found
 
 
 def record(name: str, **figures: object) -> None:
