@@ -42,7 +42,7 @@ def test_backup_reset_restore_brings_everything_back(host, tmp_path):
 
     restore = drill.play("restore.yml", "-e", f"backup={archive}")
     assert f"{manifest['manager']} restored from {archive.name}" in restore.stdout
-    drill.wait(lambda: drill.healthy(host), 180, "healthy after the restore")
+    drill.wait(lambda: drill.healthy(host), 300, "healthy after the restore", every=5)
     assert holdings(host) == before
     drill.record("backup_restore", backup_yml_seconds=backup.seconds, reset_yml_seconds=reset.seconds,
                  restore_yml_seconds=restore.seconds)  # fmt: skip
