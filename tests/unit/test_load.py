@@ -28,19 +28,22 @@ def test_summary_counts_versions_and_errors():
     assert per_second(samples) == [(0, 2, 0), (1, 1, 1)]
 
 
+class Handler(BaseHTTPRequestHandler):
+    """Answers version 7, or HTTP 500 on /bad."""
+
+    def do_GET(self):  # noqa: N802
+        status = 500 if self.path == "/bad" else 200
+        body = json.dumps({"version": "7"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 def test_load_hits_the_urls_at_the_rate_and_sees_failures():
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            status = 500 if self.path == "/bad" else 200
-            body = json.dumps({"version": "7"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
@@ -64,17 +67,6 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("failover", [False, True])
 def test_failover_sends_a_refused_request_to_the_next_node(failover):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = json.dumps({"version": "1"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     down = f"http://127.0.0.1:{_closed_port()}/"
