@@ -60,7 +60,7 @@ unit: setup ## pytest: unit tests of the Python code
 molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
 	@rc=0; for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
-	  case " $(DRILLS) default " in *" $$s "*) keep=--destroy=never;; *) keep=;; esac; \
+	  case " $(DRILLS) " in *" $$s "*) keep=--destroy=never;; *) keep=;; esac; \
 	  if $(BIN)/molecule test -s $$s $$keep; then r=passed; else r=failed; rc=1; fi; \
 	  mkdir -p $(REPORTS); echo $$r > $(REPORTS)/molecule-$$s.stage; \
 	done; \
