@@ -58,13 +58,18 @@ class Inventory:
         (self.root / "host_vars" / f"{name}.yml").write_text(yaml.safe_dump({"swarm_node_labels": labels}))
 
 
-def play(inventory: Inventory, playbook: str, *extra: str) -> dict[str, int]:
-    """Run a playbook; fail the test with its output if it fails; return changed= per host."""
+def run(inventory: Inventory, playbook: str, *extra: str) -> subprocess.CompletedProcess:
+    """Run a playbook with no terminal (a prompt gets no answer)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    result = subprocess.run(
+    return subprocess.run(
         ["ansible-playbook", "-i", str(inventory.root), str(PROJECT / "playbooks" / playbook), *extra],
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def play(inventory: Inventory, playbook: str, *extra: str) -> dict[str, int]:
+    """Run a playbook; fail the test with its output if it fails; return changed= per host."""
+    result = run(inventory, playbook, *extra)
     assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
     return {name: int(changed) for name, changed in recap}
@@ -146,6 +151,25 @@ def test_remove_a_powered_off_node(host, inventory):
     assert set(play(inventory, "swarm.yml").values()) == {0}
 
 
+def test_reset_one_host_with_limit(host, inventory):
+    import docker
+
+    # No confirm=yes and no terminal to answer: --limit must not skip the question.
+    refused = run(inventory, "reset.yml", "--limit", "worker2")
+    assert refused.returncode != 0
+    assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
+    assert nodes(host)["worker2"]["Status"]["State"] == "ready"
+
+    play(inventory, "reset.yml", "--limit", "worker2", "-e", "confirm=yes")
+    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
+    worker2 = docker.from_env().containers.get(f"{LAB['name']}-worker2")
+    state = worker2.exec_run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).output.decode().strip()
+    assert state == "inactive"
+    # worker2 is still in the inventory: the swarm phase takes it back in.
+    play(inventory, "swarm.yml")
+    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
+
+
 def test_remove_node_refuses_to_break_quorum(host, inventory):
     import docker
 
@@ -156,12 +180,7 @@ def test_remove_node_refuses_to_break_quorum(host, inventory):
         while nodes(host)["manager2"]["ManagerStatus"]["Reachability"] != "unreachable":
             assert time.monotonic() < deadline, "manager2 still reachable 90 s after it stopped"
             time.sleep(2)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"))
-        result = subprocess.run(
-            ["ansible-playbook", "-i", str(inventory.root), str(PROJECT / "playbooks/remove-node.yml"),
-             "-e", "node=worker1", "-e", "confirm=yes"],
-            capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        result = run(inventory, "remove-node.yml", "-e", "node=worker1", "-e", "confirm=yes")
         assert result.returncode != 0
         assert "would leave 1 reachable of 2 managers" in result.stdout + result.stderr
         assert "worker1" in nodes(host)
