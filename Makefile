@@ -9,10 +9,12 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORTS := .reports
-# The molecule scenarios, in order: the failure drills run on the lab `default` converged, so they
-# follow it (`make molecule SCENARIOS="default worker_loss"` for one drill).
+# The molecule scenarios, in order. The failure drills and `stacks` run on the lab `default`
+# converged, so they follow it (`make molecule SCENARIOS="default worker_loss"` for one drill);
+# that lab is removed before a scenario with a lab of its own (lifecycle) starts, and at the end.
 DRILLS := manager_loss worker_loss quorum_loss backup_restore upgrade
-SCENARIOS ?= default $(DRILLS) lifecycle stacks
+ON_DEFAULT := $(DRILLS) stacks
+SCENARIOS ?= default $(ON_DEFAULT) lifecycle
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
@@ -60,7 +62,10 @@ unit: setup ## pytest: unit tests of the Python code
 molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
 	@rc=0; for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
-	  case " $(DRILLS) " in *" $$s "*) keep=--destroy=never;; *) keep=;; esac; \
+	  case " $(ON_DEFAULT) " in \
+	    *" $$s "*) keep=--destroy=never;; \
+	    *) keep=; [ $$s = default ] || $(BIN)/flotilla lab down --name molecule-default >/dev/null || rc=1;; \
+	  esac; \
 	  if $(BIN)/molecule test -s $$s $$keep; then r=passed; else r=failed; rc=1; fi; \
 	  mkdir -p $(REPORTS); echo $$r > $(REPORTS)/molecule-$$s.stage; \
 	done; \

@@ -1,6 +1,7 @@
 """What the failure drills share (scenarios manager_loss, worker_loss, quorum_loss, backup_restore
-and upgrade): they run, in that order (see the Makefile), on the lab the `default` scenario
-converged, with its inventory, and drive the real playbooks from the controller as an admin would.
+and upgrade; `stacks` uses it too): they run, in that order (see the Makefile), on the lab the
+`default` scenario converged, with its inventory, and drive the real playbooks from the
+controller as an admin would.
 
 Each drill ends with the swarm healthy and the demo serving. The times they measure are benchmark
 figures, not assertions: `record` writes them to .reports/drills.json (docs/benchmarks.md).

@@ -1,45 +1,28 @@
 """Scenario `stacks`: the demo stack under change, through the real playbooks/deploy.yml.
 
-The tests run in file order against one lab, each building on the previous one. `host` is
-manager1 (the only manager), which answers `docker service ...`. HTTP load comes from the
-controller, spread over every node's :8080, as clients would send it.
+It runs like the drills, on the lab the `default` scenario converged (after them: see the
+Makefile), with its inventory. The tests run in file order, each building on the previous one.
+`host` is manager1, which answers `docker service ...`. HTTP load comes from the controller,
+spread over every node's :8080, as clients would send it.
 """
 
 import json
-import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from flotilla.load import Load
 
-SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
-INVENTORY = SCENARIO / "inventory"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import drill  # noqa: E402
+
 RATE = 50  # requests per second during updates
 
 
-def deploy(*extra: str, expect_ok: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / "playbooks/deploy.yml"), *extra],
-        capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    if expect_ok:
-        assert result.returncode == 0, f"deploy.yml failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-    return result
-
-
-def changed(result: subprocess.CompletedProcess) -> dict[str, int]:
-    return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)}
-
-
-def urls() -> list[str]:
-    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
-    return [f"http://{h['ansible_host']}:8080/" for group in hosts.values() for h in group["hosts"].values()]
+def deploy(*extra: str, expect_ok: bool = True) -> drill.Run:
+    return drill.play("deploy.yml", *extra, ok=expect_ok)
 
 
 def service(host, name="demo_web") -> dict:
@@ -60,7 +43,7 @@ def test_redeploy_changes_nothing_and_restarts_nothing(host):
     before = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
     version = service(host)["Version"]["Index"]
     result = deploy()
-    assert set(changed(result).values()) == {0}, changed(result)
+    assert set(result.changed.values()) == {0}, result.changed
     after = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
     assert after == before
     # docker stack deploy re-sends the spec (the version moves) but no task was replaced
@@ -79,7 +62,7 @@ def test_a_typo_fails_in_one_line_before_any_change(host):
 
 
 def test_rolling_update_to_v2_loses_no_request(host):
-    with Load(urls(), rate=RATE) as load:
+    with Load(drill.urls(), rate=RATE) as load:
         time.sleep(2)
         deploy("-e", "demo_web_version=2")
         time.sleep(2)
@@ -92,7 +75,7 @@ def test_rolling_update_to_v2_loses_no_request(host):
 
 
 def test_broken_version_is_rolled_back_and_the_play_says_so(host):
-    with Load(urls(), rate=RATE) as load:
+    with Load(drill.urls(), rate=RATE) as load:
         time.sleep(2)
         result = deploy("-e", "demo_web_version=broken", expect_ok=False)
         time.sleep(2)
@@ -108,7 +91,7 @@ def test_broken_version_is_rolled_back_and_the_play_says_so(host):
     assert service(host)["UpdateStatus"]["State"] == "rollback_completed"
     assert {t["Image"] for t in running_tasks(host)} == {"flotilla/demo-web:2"}
     # the same version again is not a failure: nothing to change, the rollback is history
-    assert set(changed(deploy("-e", "demo_web_version=2")).values()) == {0}
+    assert set(deploy("-e", "demo_web_version=2").changed.values()) == {0}
 
 
 def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
@@ -120,7 +103,7 @@ def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
     current = service(host)["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"]
     assert current in second - first
     answers = {json.loads(subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout)["greeting"]
-               for url in urls()}
+               for url in drill.urls()}
     assert answers == {"Hej"}
     deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')
     third = greeting_configs(host)
@@ -130,11 +113,12 @@ def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
 def test_a_killed_task_is_replaced_under_the_restart_policy(host):
     spec = service(host)["Spec"]["TaskTemplate"]["RestartPolicy"]
     assert (spec["Condition"], spec["MaxAttempts"]) == ("on-failure", 3)
-    local = host.check_output("docker ps -q --filter label=com.docker.swarm.service.name=demo_web").split()
-    assert local, "no web task on manager1 to kill"
-    container = json.loads(host.check_output(f"docker inspect {local[0]}"))[0]
-    task_id = container["Config"]["Labels"]["com.docker.swarm.task.id"]
-    host.check_output(f"docker kill {local[0]}")  # SIGKILL: exit 137, a failure for the policy
+    victim = running_tasks(host)[0]
+    task_id = json.loads(host.check_output(f"docker inspect {victim['ID']}"))[0]["ID"]
+    node = drill.container(victim["Node"])
+    # SIGKILL, on the node that runs it: exit 137, a failure for the policy
+    killed_run = node.exec_run(["sh", "-c", f"docker kill $(docker ps -q --filter label=com.docker.swarm.task.id={task_id})"])
+    assert killed_run.exit_code == 0, killed_run.output.decode()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         tasks = running_tasks(host)
