@@ -154,19 +154,23 @@ def test_remove_a_powered_off_node(host, inventory):
 def test_reset_one_host_with_limit(host, inventory):
     import docker
 
+    reset = ("reset.yml", "--limit", "worker2", "-e", "reset_remove_engine=true")
     # No confirm=yes and no terminal to answer: --limit must not skip the question.
-    refused = run(inventory, "reset.yml", "--limit", "worker2")
+    refused = run(inventory, *reset)
     assert refused.returncode != 0
     assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
     assert nodes(host)["worker2"]["Status"]["State"] == "ready"
 
-    play(inventory, "reset.yml", "--limit", "worker2", "-e", "confirm=yes")
+    play(inventory, *reset, "-e", "confirm=yes")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
     worker2 = docker.from_env().containers.get(f"{LAB['name']}-worker2")
-    state = worker2.exec_run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).output.decode().strip()
-    assert state == "inactive"
-    # worker2 is still in the inventory: the swarm phase takes it back in.
-    play(inventory, "swarm.yml")
+    assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
+    left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
+    assert left.output.decode().split() == []
+    # Again, on a host with no engine: nothing left to do.
+    assert set(play(inventory, *reset, "-e", "confirm=yes").values()) == {0}
+    # worker2 is still in the inventory: site.yml installs the engine again and joins it.
+    play(inventory, "site.yml")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
 
 
