@@ -211,6 +211,87 @@ def test_replicated_job_converges_on_completions_and_fails_when_all_attempts_fai
     assert result["state"] == "failed" and "the job failed" in result["message"] and "exit 2" in result["message"]
 
 
+NOW = "2026-01-01T00:10:00Z"
+
+
+def converge_at(services, tasks, now=NOW, grace=30):
+    return st.stacks_convergence({"services": services, "tasks": tasks, "nodes": NODES}, "app", None, None, now, grace)
+
+
+def test_a_global_service_no_node_can_run_fails_instead_of_converging_at_zero():
+    svc = service("app_proxy", "proxy:1", constraints=["node.labels.edge == true"])
+    result = converge([svc], [])
+    assert result["state"] == "failed"
+    assert result["message"] == (
+        "app_proxy: no node can run this global service (none is ready, active and matches "
+        "node.labels.edge == true); it runs nowhere"
+    )
+
+
+def test_a_scaled_to_zero_replicated_service_is_converged():
+    assert converge([service("app_web", "web:1", replicas=0)], [])["state"] == "converged"
+
+
+def test_a_missing_image_fails_at_once_naming_the_task_node_and_swarms_message():
+    svc = service("app_web", "web:9", replicas=1)
+    rejected = task("app_web", "web:9", state="rejected", desired="shutdown", node_id="n2",
+                    err="No such image: web:9")
+    rejected["CreatedAt"] = "2026-01-01T00:09:59Z"
+    result = converge_at([svc], [rejected])
+    assert result["state"] == "failed"
+    assert result["message"].startswith("app_web: task app_web.1 (")
+    assert result["message"].endswith("on worker1: No such image: web:9")
+
+
+def test_a_missing_image_fixed_since_is_history():
+    svc = service("app_web", "web:9", replicas=1)
+    old = task("app_web", "web:9", state="rejected", desired="shutdown", err="No such image: web:9")
+    old["CreatedAt"] = "2026-01-01T00:01:00Z"
+    new = task("app_web", "web:9")
+    new["CreatedAt"] = "2026-01-01T00:02:00Z"
+    assert converge_at([svc], [old, new])["state"] == "converged"
+
+
+@pytest.mark.parametrize(("created", "state"), [("2026-01-01T00:09:45Z", "updating"), ("2026-01-01T00:09:29Z", "failed")])
+def test_an_unplaced_task_fails_after_the_grace(created, state):
+    svc = service("app_web", "web:1", replicas=1, constraints=["node.labels.gpu == yes"])
+    pending = task("app_web", "web:1", state="pending", node_id="",
+                   err="no suitable node (scheduling constraints not satisfied on 3 nodes)")
+    pending["CreatedAt"] = created
+    result = converge_at([svc], [pending])
+    assert result["state"] == state
+    if state == "failed":
+        assert result["message"] == (
+            f"app_web: Swarm cannot place task app_web.1 ({pending['ID'][:12]}): "
+            "no suitable node (scheduling constraints not satisfied on 3 nodes)"
+        )
+
+
+def restart(svc, condition):
+    svc["Spec"]["TaskTemplate"]["RestartPolicy"] = {"Condition": condition}
+    return svc
+
+
+def test_a_slot_emptied_by_a_completed_task_is_named_when_swarm_will_not_refill_it():
+    tasks = [task("app_web", "web:1", slot=1),
+             task("app_web", "web:1", state="complete", desired="shutdown", node_id="n2", slot=2)]
+    result = converge_at([restart(service("app_web", "web:1", replicas=2), "on-failure")], tasks)
+    assert result["state"] == "failed"
+    assert result["message"].startswith("app_web: slot 2 is empty: task app_web.2 (")
+    assert "on worker1 exited 0 (complete) and restart condition on-failure does not replace" in result["message"]
+    # under condition any, Swarm starts a new task for the slot: wait for it
+    assert converge_at([restart(service("app_web", "web:1", replicas=2), "any")], tasks)["state"] == "updating"
+
+
+def test_a_completed_task_whose_slot_runs_again_is_history():
+    done = task("app_web", "web:1", state="complete", desired="shutdown", slot=1)
+    done["CreatedAt"] = "2026-01-01T00:01:00Z"
+    again = task("app_web", "web:1", slot=1)
+    again["CreatedAt"] = "2026-01-01T00:02:00Z"
+    svc = restart(service("app_web", "web:1", replicas=1), "on-failure")
+    assert converge_at([svc], [done, again])["state"] == "converged"
+
+
 def test_changed_services_come_from_docker_stacks_diff():
     assert st.stacks_changed_services({"app_web": {"TaskTemplate": {}}}, "app") == ["app_web"]
     assert st.stacks_changed_services({"$insert": []}, "app") is None
@@ -235,3 +316,72 @@ def test_services_table_is_aligned():
     ])
     assert lines[0].split() == ["SERVICE", "MODE", "REPLICAS", "IMAGE", "UPDATE"]
     assert lines[1].split() == ["app_web", "replicated", "4/4", "web:1", "completed"]
+
+
+def attached(t, net_id, net_name, addr, container):
+    t["NetworksAttachments"] = [{"Network": {"ID": net_id, "Spec": {"Name": net_name}}, "Addresses": [f"{addr}/24"]},
+                                {"Network": {"ID": "ing", "Spec": {"Name": "ingress", "Ingress": True}},
+                                 "Addresses": ["10.255.0.9/16"]}]
+    t["Status"]["ContainerStatus"] = {"ContainerID": container}
+    return t
+
+
+def discovery_info():
+    web = service("app_web", "web:1", replicas=2, sid="sw")
+    proxy = service("app_proxy", "proxy:1", sid="sp")
+    for svc, alias in ((web, "web"), (proxy, "proxy")):
+        svc["Spec"]["TaskTemplate"]["Networks"] = [{"Target": "nb", "Aliases": [alias]}]
+    nodes = [dict(n, Status=dict(n["Status"], Addr=f"192.0.2.{i}")) for i, n in enumerate(NODES[:2], start=1)]
+    tasks = [
+        attached(task("sw", "web:1", node_id="n1", slot=1), "nb", "app_backend", "10.0.1.5", "c-web1"),
+        attached(task("sw", "web:1", node_id="n2", slot=2), "nb", "app_backend", "10.0.1.6", "c-web2"),
+        attached(task("sp", "proxy:1", node_id="n1", slot=0), "nb", "app_backend", "10.0.1.7", "c-proxy1"),
+        attached(task("sp", "proxy:1", node_id="n2", slot=0), "nb", "app_backend", "10.0.1.8", "c-proxy2"),
+        task("sw", "web:1", state="shutdown", desired="shutdown", node_id="n2", slot=2),
+    ]
+    return {"services": [web, proxy], "tasks": tasks, "nodes": nodes}
+
+
+def test_discovery_probes_one_task_per_node_and_network_with_every_service_address():
+    probes = st.stacks_discovery_probes(discovery_info(), "app")
+    assert [(p["node"], p["addr"], p["network"], p["container"]) for p in probes] == [
+        ("manager1", "192.0.2.1", "app_backend", "c-proxy1"),
+        ("worker1", "192.0.2.2", "app_backend", "c-proxy2"),
+    ]
+    assert probes[0]["names"] == {"tasks.proxy": ["10.0.1.7", "10.0.1.8"], "tasks.web": ["10.0.1.5", "10.0.1.6"]}
+    assert st.stacks_discovery_command(probes[0])[-2:] == ["tasks.proxy", "tasks.web"]
+
+
+GETENT_OK = """= tasks.proxy
+10.0.1.7        STREAM tasks.proxy
+10.0.1.7        DGRAM
+10.0.1.8        STREAM
+= tasks.web
+10.0.1.6        STREAM tasks.web
+10.0.1.5        STREAM
+"""
+
+
+def test_discovery_problems_name_the_name_task_node_and_addresses():
+    probe = st.stacks_discovery_probes(discovery_info(), "app")[1]
+    assert st.stacks_discovery_problems(probe, {"rc": 0, "stdout": GETENT_OK}) == []
+    broken = "= tasks.proxy\n10.0.1.7 STREAM tasks.proxy\n10.0.1.8 STREAM\n= tasks.web\n"
+    assert st.stacks_discovery_problems(probe, {"rc": 0, "stdout": broken}) == [
+        "tasks.web resolves to nothing in task app_proxy.n2 on worker1 (network app_backend), "
+        "and Swarm runs it at 10.0.1.5, 10.0.1.6"
+    ]
+    # a node whose engine does not publish its tasks: the others miss them, and are told whose
+    partial = "= tasks.proxy\n10.0.1.7 STREAM tasks.proxy\n10.0.1.8 STREAM\n= tasks.web\n10.0.1.6 STREAM\n"
+    assert st.stacks_discovery_problems(probe, {"rc": 0, "stdout": partial}) == [
+        "tasks.web in task app_proxy.n2 on worker1 (network app_backend) misses 10.0.1.5 (a task on manager1)"
+    ]
+    # an image without a shell or getent cannot run the check: no verdict
+    assert st.stacks_discovery_problems(probe, {"rc": 0, "stdout": "! no getent\n"}) == []
+    assert st.stacks_discovery_problems(probe, {"rc": 126, "stdout": ""}) == []
+
+
+def test_discovery_report_gathers_the_problems_of_a_loop():
+    probe = st.stacks_discovery_probes(discovery_info(), "app")[0]
+    results = [{"__stacks_probe": probe, "rc": 0, "stdout": "= tasks.proxy\n= tasks.web\n"}, {"skipped": True}]
+    assert [line.split(" in task")[0] for line in st.stacks_discovery_report(results)] == [
+        "tasks.proxy resolves to nothing", "tasks.web resolves to nothing"]

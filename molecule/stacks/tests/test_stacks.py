@@ -112,7 +112,7 @@ def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
 
 def test_a_killed_task_is_replaced_under_the_restart_policy(host):
     spec = service(host)["Spec"]["TaskTemplate"]["RestartPolicy"]
-    assert (spec["Condition"], spec["MaxAttempts"]) == ("on-failure", 3)
+    assert (spec["Condition"], spec.get("MaxAttempts", 0)) == ("any", 0)
     victim = running_tasks(host)[0]
     task_id = json.loads(host.check_output(f"docker inspect {victim['ID']}"))[0]["ID"]
     node = drill.container(victim["Node"])

@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+try:
+    from flotilla.placement import constraints as _constraints, global_wanted
+except ImportError:  # a checkout used without `make setup`: the package is in src/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+    from flotilla.placement import constraints as _constraints, global_wanted
 
 LABEL_STACK = "io.flotilla.stack"
 LABEL_KEY = "io.flotilla.key"
@@ -146,34 +155,6 @@ def stacks_plan(compose_text: str, stack: str, sources: dict[str, str] | None = 
     return plan
 
 
-def _eligible(node: dict[str, Any], constraints: list[str]) -> bool:
-    """Whether Swarm would give a global service's task to this node (ready, active, and the
-    placement constraints on role, hostname, id and labels hold)."""
-    if (node.get("Status") or {}).get("State") != "ready":
-        return False
-    spec = node.get("Spec") or {}
-    if spec.get("Availability") != "active":
-        return False
-    values = {
-        "node.role": spec.get("Role", ""),
-        "node.hostname": (node.get("Description") or {}).get("Hostname", ""),
-        "node.id": node.get("ID", ""),
-    }
-    for key, value in (spec.get("Labels") or {}).items():
-        values[f"node.labels.{key}"] = value
-    for constraint in constraints:
-        match = re.match(r"^\s*([\w.\-]+)\s*(==|!=)\s*(.*?)\s*$", constraint)
-        if not match:
-            continue
-        key, operator, expected = match.groups()
-        if key.startswith(("node.platform", "engine.labels")):
-            continue  # same platform everywhere in a cluster this kit builds
-        actual = values.get(key)
-        if (operator == "==") != (actual == expected):
-            return False
-    return True
-
-
 def _last_error(
     tasks: list[dict[str, Any]], hostnames: dict[str, str], image: str | None = None, name: str = "task",
 ) -> str:
@@ -206,9 +187,71 @@ def _short(image: str) -> str:
     return image.split("@", 1)[0]
 
 
+# Task states in which a task still holds (or is about to hold) its slot.
+_LIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
+
+
+def _seconds(stamp: str) -> float:
+    """A Docker timestamp ("2026-12-01T02:03:22.123456789Z") as seconds since the epoch (0 if unreadable)."""
+    if not stamp:
+        return 0.0
+    text = re.sub(r"(\.\d{6})\d*", r"\1", str(stamp)).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _latest(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    return max(tasks, key=lambda t: (_seconds(t.get("CreatedAt", "")), (t.get("Status") or {}).get("Timestamp", "")))
+
+
+def _where(task: dict[str, Any], name: str, hostnames: dict[str, str]) -> str:
+    slot = f".{task['Slot']}" if task.get("Slot") else ""
+    node = hostnames.get(task.get("NodeID", ""), "")
+    return f"task {name}{slot} ({task.get('ID', '?')[:12]})" + (f" on {node}" if node else "")
+
+
+def _dead_ends(
+    name: str, spec: dict[str, Any], own: list[dict[str, Any]], image: str, hostnames: dict[str, str],
+    now: float, grace: float,
+) -> list[str]:
+    """What Swarm reports and will not mend by itself, one line each ([] when nothing).
+
+    - a task of the current spec rejected because its image is missing on the node ("No such image");
+    - a task Swarm has not placed for ``grace`` seconds ("no suitable node (...)": constraints,
+      resources, host ports);
+    - a replicated slot whose last task completed (exit 0) under a restart condition that does
+      not restart completed tasks (``on-failure``, ``none``): Swarm leaves the slot empty.
+    """
+    found = []
+    current = [t for t in own if _task_image(t) == image]
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for task in current:
+        groups.setdefault(task.get("Slot") or task.get("NodeID"), []).append(task)
+    condition = ((spec.get("TaskTemplate") or {}).get("RestartPolicy") or {}).get("Condition", "any")
+    for key in sorted(groups, key=str):
+        last = _latest(groups[key])
+        status = last.get("Status") or {}
+        state, err = status.get("State", ""), status.get("Err", "")
+        if "No such image" in err:
+            found.append(f"{name}: {_where(last, name, hostnames)}: {err}")
+        elif state == "pending" and "no suitable node" in err and now - _seconds(last.get("CreatedAt", "")) >= grace:
+            found.append(f"{name}: Swarm cannot place {_where(last, name, hostnames)}: {err}")
+        elif (state == "complete" and last.get("Slot") and condition in ("on-failure", "none")
+              and not any((t.get("Status") or {}).get("State") in _LIVE for t in groups[key])):
+            found.append(
+                f"{name}: slot {last['Slot']} is empty: {_where(last, name, hostnames)} exited 0 (complete) and "
+                f"restart condition {condition} does not replace a task that completed; use condition any, or "
+                f"`docker service update --force {name}`"
+            )
+    return found
+
+
 def _service_state(
     service: dict[str, Any], tasks: list[dict[str, Any]], nodes: list[dict[str, Any]],
     hostnames: dict[str, str], changed: set[str] | None, intended: str | None = None,
+    now: float = 0.0, grace: float = 30.0,
 ) -> dict[str, Any]:
     spec = service.get("Spec") or {}
     name = spec.get("Name", service.get("ID", "?"))
@@ -225,8 +268,7 @@ def _service_state(
         if "ReplicatedJob" in mode:
             wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or mode["ReplicatedJob"].get("MaxConcurrent") or 1)
         else:
-            constraints = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
-            wanted = sum(1 for n in nodes if _eligible(n, constraints))
+            wanted = global_wanted(service, nodes)
         done = sum(1 for t in current if (t.get("Status") or {}).get("State") == "complete")
         active = [t for t in current if (t.get("Status") or {}).get("State") not in
                   ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")]
@@ -240,8 +282,7 @@ def _service_state(
         return result
 
     if "Global" in mode:
-        constraints = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
-        wanted = sum(1 for n in nodes if _eligible(n, constraints))
+        wanted = global_wanted(service, nodes)
         result["mode"] = "global"
     else:
         wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
@@ -251,8 +292,18 @@ def _service_state(
     current = [t for t in running if _task_image(t) == image]
     settled = len(current) == wanted and len(desired) == wanted
     result.update(running=len(current), wanted=wanted)
+    dead_ends = [] if settled else _dead_ends(name, spec, own, image, hostnames, now, grace)
 
-    if update_state in ("paused", "rollback_paused"):
+    if "Global" in mode and wanted == 0:
+        rules = _constraints(service)
+        result.update(state="failed", message=(
+            f"{name}: no node can run this global service ("
+            + (f"none is ready, active and matches {' and '.join(rules)}" if rules
+               else "none is ready and active") + "); it runs nowhere"
+        ))
+    elif dead_ends:
+        result.update(state="failed", message="; ".join(dead_ends))
+    elif update_state in ("paused", "rollback_paused"):
         reason = update.get("Message") or update_state
         result.update(state="failed", message=(
             f"{name}: the update is {update_state.replace('_', ' ')} ({reason}; "
@@ -280,6 +331,7 @@ def _service_state(
 
 def stacks_convergence(
     info: dict[str, Any], stack: str, changed: list[str] | None = None, expected: dict[str, str] | None = None,
+    now: str = "", grace: float = 30,
 ) -> dict[str, Any]:
     """Where a stack's rollout stands: ``state`` is ``converged`` (every service has its wanted
     tasks running the current spec and no update in flight), ``updating`` (wait), or ``failed``
@@ -289,6 +341,11 @@ def stacks_convergence(
     on a service this run did not touch is history, not a failure of this deployment.
     ``expected`` maps the services the stack must have to the image deployed for each; a service
     not there yet means ``updating``.
+
+    A service Swarm will not bring to strength by itself fails at once, with Swarm's own words: a
+    global service no node can run, a task whose image is missing, a task that stayed unplaced
+    ("no suitable node") for ``grace`` seconds by ``now`` (a Docker timestamp), a slot left empty
+    by a completed task.
     """
     services = [
         s for s in (info.get("services") or [])
@@ -299,7 +356,7 @@ def stacks_convergence(
     changed_set = None if changed is None else set(changed)
     states = [
         _service_state(s, info.get("tasks") or [], nodes, hostnames, changed_set,
-                       (expected or {}).get((s.get("Spec") or {}).get("Name", "")))
+                       (expected or {}).get((s.get("Spec") or {}).get("Name", "")), _seconds(now), float(grace))
         for s in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", ""))
     ]
     found = {s["name"] for s in states}
@@ -318,6 +375,116 @@ def stacks_convergence(
         state = "converged"
         message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']}" for s in states)
     return {"state": state, "message": message, "services": states}
+
+
+def _ip(cidr: str) -> str:
+    return str(cidr).split("/", 1)[0]
+
+
+def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, Any]]:
+    """Where to check Docker's service discovery for a converged stack, and what it must answer.
+
+    For every node and every overlay network of the stack (not ``ingress``) one running task there
+    is the probe: from inside it, ``tasks.<name>`` of each service on that network must resolve to
+    the addresses of that service's running tasks on it. ``<name>`` is the service's alias on the
+    network (the compose service name, as applications use it), else its full name. Returns
+    ``[{node, addr, container, task, names: {"tasks.web": ["10.0.1.5", ...]}}]``, sorted.
+    """
+    nodes = {n.get("ID", ""): n for n in info.get("nodes") or []}
+    services = {
+        s.get("ID"): s for s in info.get("services") or []
+        if ((s.get("Spec") or {}).get("Labels") or {}).get("com.docker.stack.namespace") == stack
+    }
+    running = [
+        t for t in info.get("tasks") or []
+        if t.get("ServiceID") in services and t.get("DesiredState") == "running"
+        and (t.get("Status") or {}).get("State") == "running"
+    ]
+    expected: dict[str, dict[str, set[str]]] = {}   # network -> dns name -> addresses
+    where: dict[str, str] = {}   # address -> node that runs the task
+    members: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}   # (node, network) -> tasks
+    for task in running:
+        spec = services[task["ServiceID"]].get("Spec") or {}
+        aliases = {
+            n.get("Target"): (n.get("Aliases") or [None])[0]
+            for n in (spec.get("TaskTemplate") or {}).get("Networks") or []
+        }
+        for attachment in task.get("NetworksAttachments") or []:
+            network = attachment.get("Network") or {}
+            net_name = (network.get("Spec") or {}).get("Name", "")
+            if not net_name or net_name == "ingress" or (network.get("Spec") or {}).get("Ingress"):
+                continue
+            dns = "tasks." + (aliases.get(network.get("ID")) or spec.get("Name", ""))
+            addrs = {_ip(a) for a in attachment.get("Addresses") or []}
+            expected.setdefault(net_name, {}).setdefault(dns, set()).update(addrs)
+            node_name = ((nodes.get(task.get("NodeID", "")) or {}).get("Description") or {}).get("Hostname", "")
+            where.update(dict.fromkeys(addrs, node_name or task.get("NodeID", "")[:12]))
+            name = f"{spec.get('Name', '?')}.{task.get('Slot') or task.get('NodeID', '')}"
+            members.setdefault((task.get("NodeID", ""), net_name), []).append((name, task))
+    probes = []
+    for (node_id, net_name), tasks in sorted(members.items()):
+        name, task = sorted(tasks, key=lambda item: item[0])[0]
+        container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "")
+        node = nodes.get(node_id) or {}
+        if not container:
+            continue
+        probes.append({
+            "node": (node.get("Description") or {}).get("Hostname", node_id[:12]),
+            "addr": (node.get("Status") or {}).get("Addr", ""),
+            "network": net_name,
+            "container": container,
+            "task": name,
+            "names": {dns: sorted(addrs) for dns, addrs in sorted(expected[net_name].items())},
+            "where": {a: where[a] for addrs in expected[net_name].values() for a in sorted(addrs)},
+        })
+    return probes
+
+
+def stacks_discovery_command(probe: dict[str, Any]) -> list[str]:
+    """The command run inside a probe's task: each name, then what the resolver answers for it."""
+    script = (
+        'command -v getent >/dev/null 2>&1 || { echo "! no getent"; exit 0; }; '
+        'for n in "$@"; do echo "= $n"; getent ahostsv4 "$n" || true; done'
+    )
+    return ["sh", "-c", script, "sh", *sorted(probe.get("names") or {})]
+
+
+def stacks_discovery_problems(probe: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """What the probe's resolver got wrong, one line each ([] when every name resolves right, or
+    when the task's image cannot run the check: no shell or no getent)."""
+    output = str(result.get("stdout") or "")
+    if result.get("rc") not in (0, None) or "! no getent" in output or "stdout" not in result:
+        return []
+    answers: dict[str, set[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("= "):
+            current = line[2:].strip()
+            answers[current] = set()
+        elif current and line.split():
+            answers[current].add(line.split()[0])
+    problems = []
+    where = probe.get("where") or {}
+    for dns, addrs in sorted((probe.get("names") or {}).items()):
+        got = answers.get(dns, set())
+        if got == set(addrs):
+            continue
+        here = f"in task {probe.get('task')} on {probe.get('node')} (network {probe.get('network')})"
+        if not got:
+            problems.append(f"{dns} resolves to nothing {here}, and Swarm runs it at {', '.join(addrs)}")
+            continue
+        missing = sorted(set(addrs) - got)
+        extra = sorted(got - set(addrs))
+        missed = ", ".join(f"{a} (a task on {where.get(a, '?')})" for a in missing)
+        problems.append(f"{dns} {here} " + "; ".join(
+            ([f"misses {missed}"] if missing else []) + ([f"still answers {', '.join(extra)} (no running task)"] if extra else [])
+        ))
+    return problems
+
+
+def stacks_discovery_report(results: list[dict[str, Any]], probe_key: str = "__stacks_probe") -> list[str]:
+    """Every problem of a loop of probes (each result carries its probe under ``probe_key``)."""
+    return [line for r in results or [] if probe_key in r for line in stacks_discovery_problems(r[probe_key], r)]
 
 
 def stacks_images(plan: dict[str, Any]) -> dict[str, str]:
@@ -367,4 +534,8 @@ class FilterModule:
             "stacks_images": stacks_images,
             "stacks_unused": stacks_unused,
             "stacks_services_table": stacks_services_table,
+            "stacks_discovery_probes": stacks_discovery_probes,
+            "stacks_discovery_command": stacks_discovery_command,
+            "stacks_discovery_problems": stacks_discovery_problems,
+            "stacks_discovery_report": stacks_discovery_report,
         }
