@@ -1,0 +1,164 @@
+"""The docker_engine role's decisions (filter_plugins/docker_engine.py) and the pure parts of its
+probe module (library/docker_engine_state.py): what an engine change would do, and when it must
+not happen."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, Path(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+de = _load("docker_engine_filters", "roles/docker_engine/filter_plugins/docker_engine.py")
+ds = _load("docker_engine_state", "roles/docker_engine/library/docker_engine_state.py")
+
+WANTED = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}
+DRIVERS = ["journald", "json-file", "local", "syslog"]
+
+
+def state(swarm="active", containers=3, images=2, root="/var/lib/docker", settings=None, packages=None,
+          problems=(), restart=False):
+    return {
+        "packages": packages or {"docker.io": "26.1.5"},
+        "daemon_json": {"exists": True, "settings": dict(WANTED) if settings is None else settings, "error": ""},
+        "engine": {"present": True, "version": "26.1.5+dfsg1", "root_dir": root, "swarm_state": swarm,
+                   "containers": containers, "images": images, "log_drivers": DRIVERS},
+        "restart_pending": restart,
+        "validation": {"checked_by": "dockerd --validate", "problems": list(problems)},
+    }
+
+
+class TestLogChecks:
+    """What `dockerd --validate` lets pass and the engine then refuses at start."""
+
+    def test_an_unknown_log_driver_names_the_ones_the_engine_has(self):
+        assert ds.log_problems({"log-driver": "nosuchdriver"}, DRIVERS) == [
+            "log-driver 'nosuchdriver' is not a log driver of this engine (it has journald, json-file, local, syslog)"
+        ]
+
+    @pytest.mark.parametrize(("opts", "problem"), [
+        ({"nope": "1"}, "log-opts.nope is not an option of the json-file log driver"),
+        ({"max-size": "banana"}, "log-opts.max-size 'banana' is not a size"),
+        ({"max-file": "0"}, "log-opts.max-file '0' is not a positive whole number"),
+        ({"max-file": 3}, "log-opts.max-file must be a string"),
+        ({"mode": "sometimes"}, "log-opts.mode 'sometimes' is not blocking or non-blocking"),
+    ])
+    def test_json_file_options(self, opts, problem):
+        (found,) = ds.log_problems({"log-driver": "json-file", "log-opts": opts}, DRIVERS)
+        assert found.startswith(problem)
+
+    def test_good_settings_and_drivers_whose_options_are_not_known_pass(self):
+        assert ds.log_problems(WANTED, DRIVERS) == []
+        assert ds.log_problems({"log-driver": "syslog", "log-opts": {"syslog-address": "udp://x:514"}}, DRIVERS) == []
+        assert ds.log_problems({"log-opts": {"max-buffer-size": "4m", "mode": "non-blocking"}}, DRIVERS) == []
+
+
+def test_older_engines_get_setting_names_and_types_checked():
+    assert ds.setting_problems({"no-such-option": True, "max-concurrent-downloads": "x", "debug": True}) == [
+        "max-concurrent-downloads must be an integer, not 'x'",
+        "no-such-option is not a daemon.json setting (Docker's daemon.json reference has no such key)",
+    ]
+
+
+def test_the_validators_reason_loses_the_temporary_file_name():
+    out = ("unable to configure the Docker daemon with file /tmp/flotilla-daemon-x.json: the following "
+           "directives don't match any configuration option: no-such-option\n")
+    assert ds.validator_problem(out, "/tmp/flotilla-daemon-x.json") == (
+        "the following directives don't match any configuration option: no-such-option")
+
+
+def test_unit_flags_come_from_systemds_execstart_without_environment_references():
+    show = ("{ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock "
+            "$DOCKER_OPTS ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }")
+    assert ds.unit_flags(show) == ["-H", "fd://", "--containerd=/run/containerd/containerd.sock"]
+    assert ds.unit_flags("") == []
+
+
+def test_a_daemon_json_newer_than_the_engine_is_a_restart_owed():
+    assert ds.restart_pending(1000.0, 900.0)
+    assert not ds.restart_pending(900.0, 1000.0)
+    assert not ds.restart_pending(1000.5, 1000.0)  # within the clock slack
+    assert not ds.restart_pending(1000.0, None)     # the engine does not run
+
+
+class TestRefusals:
+    def test_a_good_change_is_not_refused(self):
+        assert de.docker_engine_refusals(state(), WANTED, "manager1", "distribution", [], False) == []
+
+    def test_the_engines_own_reason_is_one_line_naming_the_host(self):
+        (line,) = de.docker_engine_refusals(
+            state(problems=["log-driver 'nosuchdriver' is not a log driver of this engine (it has json-file)"]),
+            WANTED, "manager1", "distribution", [], False)
+        assert line.startswith("manager1: daemon.json refused (dockerd --validate of engine 26.1.5+dfsg1): "
+                               "log-driver 'nosuchdriver' is not a log driver")
+        assert "nothing was written" in line and "\n" not in line
+
+    def test_a_data_root_move_is_refused_while_the_engine_holds_data(self):
+        (line,) = de.docker_engine_refusals(state(), {**WANTED, "data-root": "/srv/docker"}, "worker1",
+                                            "distribution", [], False)
+        assert line.startswith("worker1: data-root would move from /var/lib/docker to /srv/docker, but the "
+                               "engine keeps swarm state, 3 containers, 2 images in /var/lib/docker")
+
+    def test_a_data_root_on_a_fresh_engine_is_free(self):
+        fresh = state(swarm="inactive", containers=0, images=0)
+        assert de.docker_engine_refusals(fresh, {**WANTED, "data-root": "/srv/docker"}, "w", "distribution", [],
+                                         False) == []
+
+    def test_a_source_switch_needs_asking_for(self):
+        ce = state(packages={"docker-ce": "5:28.5.1", "containerd.io": "1.7"})
+        conflicting = ["docker-ce", "docker-ce-cli", "containerd.io"]
+        (line,) = de.docker_engine_refusals(ce, WANTED, "worker2", "distribution", conflicting, False)
+        assert line.startswith("worker2: docker-ce, containerd.io installed, but docker_engine_source is "
+                               "distribution")
+        assert de.docker_engine_refusals(ce, WANTED, "worker2", "distribution", conflicting, True) == []
+
+
+def test_hand_edits_are_named_before_they_go():
+    edited = state(settings={**WANTED, "debug": True, "dns": ["192.0.2.53"]})
+    assert de.docker_engine_unmanaged(edited, WANTED) == ["debug=true", 'dns=["192.0.2.53"]']
+    assert de.docker_engine_unmanaged(state(), WANTED) == []
+    broken = state()
+    broken["daemon_json"] = {"exists": True, "settings": None, "error": "Expecting value: line 1 column 1"}
+    assert de.docker_engine_unmanaged(broken, WANTED) == ["(not valid JSON: Expecting value: line 1 column 1)"]
+
+
+def test_in_swarm_counts_every_swarm_state_and_state_on_disk():
+    assert de.docker_engine_in_swarm(state("locked"))
+    assert not de.docker_engine_in_swarm(state("inactive"))
+    stopped = {"engine": {"present": False, "swarm_on_disk": True}}
+    assert de.docker_engine_in_swarm(stopped)
+
+
+APT_UPGRADE = """Reading package lists...
+Inst docker.io [26.1.5+dfsg1-9+deb13u1] (26.1.5+dfsg1-9+deb13u1+b1 Debian:13.2/stable [amd64])
+Inst docker-cli [26.1.5+dfsg1-9+deb13u1] (26.1.5+dfsg1-9+deb13u1+b1 Debian:13.2/stable [amd64])
+Conf docker.io (26.1.5+dfsg1-9+deb13u1+b1 Debian:13.2/stable [amd64])
+"""
+
+
+def test_pending_lists_package_moves_removals_the_file_and_an_owed_restart():
+    assert de.docker_engine_pending(APT_UPGRADE, False, state(), []) == [
+        "docker.io 26.1.5+dfsg1-9+deb13u1 -> 26.1.5+dfsg1-9+deb13u1+b1",
+        "docker-cli 26.1.5+dfsg1-9+deb13u1 -> 26.1.5+dfsg1-9+deb13u1+b1",
+    ]
+    ce = state(packages={"docker-ce": "5:28.5.1"}, restart=True)
+    assert de.docker_engine_pending("", False, ce, ["docker-ce", "docker-ce-cli"]) == [
+        "remove docker-ce", "restart (daemon.json changed since the engine started)"]
+    assert de.docker_engine_pending("", True, ce, []) == ["/etc/docker/daemon.json"]
+    new = "Inst python3-docker (7.1.0-1 Debian:13.2/stable [all])\n"
+    assert de.docker_engine_pending(new, False, state(), []) == [
+        "new packages: python3-docker 7.1.0-1"]
+    assert de.docker_engine_pending("", False, state(), []) == []
+
+
+def test_blocked_names_each_swarm_node_with_its_changes():
+    hosts = [{"inventory_hostname": "manager1", "docker_engine_pending": ["/etc/docker/daemon.json"]},
+             {"inventory_hostname": "worker9"},
+             {"inventory_hostname": "worker1", "docker_engine_pending": []}]
+    assert de.docker_engine_blocked(hosts) == ["manager1: /etc/docker/daemon.json"]
