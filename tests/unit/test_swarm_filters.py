@@ -32,27 +32,69 @@ def node(node_id, role="worker", state="ready", reach=None, leader=False, hostna
 class TestBootstrap:
     def test_fresh_hosts_init_on_first_manager(self):
         hosts = {"m1": info(), "m2": info(), "w1": info()}
-        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m1", "init": True, "cluster_id": "", "recovered": ""}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {
+            "host": "m1", "init": True, "cluster_id": "", "recovered": "", "addr": "", "refusal": ""}
 
     def test_existing_manager_wins_over_group_order(self):
         hosts = {"m1": info(), "m2": info("active", "b", True, "C"), "w1": info()}
-        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {"host": "m2", "init": False, "cluster_id": "C", "recovered": ""}
+        hosts["m2"]["Swarm"]["NodeAddr"] = "192.0.2.2"
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], ["w1"]) == {
+            "host": "m2", "init": False, "cluster_id": "C", "recovered": "", "addr": "192.0.2.2", "refusal": ""}
 
     def test_manager_moved_to_workers_still_bootstraps(self):
         hosts = {"m1": info("active", "w", False), "w1": info("active", "a", True, "C")}
         assert sf.swarm_bootstrap(hosts, ["m1"], ["w1"])["host"] == "w1"
 
-    def test_unreachable_first_manager_is_skipped(self):
-        assert sf.swarm_bootstrap({"m2": info()}, ["m1", "m2"], [])["host"] == "m2"
+    def test_a_manager_that_did_not_answer_stops_a_new_swarm(self):
+        # m1 may be in a swarm: creating one on m2 could split the cluster
+        result = sf.swarm_bootstrap({"m2": info()}, ["m1", "m2"], [])
+        assert result["refusal"] == (
+            "not creating a swarm: m1 did not answer, and may be in one; bring it back (or take it out of "
+            "the inventory) and run again")
+
+    def test_a_manager_outside_the_limit_is_the_swarm_a_new_manager_joins(self):
+        # --limit m4: m1..m3 were read through delegation; m4 joins their swarm, it never inits its own
+        hosts = {"m1": info("active", "a", True, "C"), "m2": info("active", "b", True, "C"),
+                 "m3": info("active", "c", True, "C"), "m4": info()}
+        result = sf.swarm_bootstrap(hosts, ["m1", "m2", "m3", "m4"], [], play=["m4"])
+        assert (result["host"], result["init"], result["refusal"]) == ("m1", False, "")
+
+    def test_a_new_swarm_needs_its_first_manager_in_the_run(self):
+        hosts = {"m1": info(), "w1": info()}
+        assert "--limit leaves it out" in sf.swarm_bootstrap(hosts, ["m1"], ["w1"], play=["w1"])["refusal"]
+
+    def test_hosts_in_a_swarm_no_manager_runs_stop_a_new_one_unless_repairing(self):
+        hosts = {"m1": info(), "w1": info("active", "x", False, "OTHER")}
+        assert sf.swarm_bootstrap(hosts, ["m1"], ["w1"])["refusal"].startswith(
+            "not creating a swarm: w1 (active) is in a swarm that no manager of the inventory runs")
+        assert sf.swarm_bootstrap(hosts, ["m1"], ["w1"], repair=True)["refusal"] == ""
+
+    def test_managers_of_two_swarms_are_refused(self):
+        hosts = {"m1": info("active", "a", True, "C1"), "m4": info("active", "d", True, "C2")}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m4"], [])["refusal"].startswith(
+            "the inventory holds managers of two swarms: m1 (cluster C1) and m4 (cluster C2)")
 
     def test_the_latest_recovered_cluster_wins_over_a_rump_of_the_old_one(self):
         old = info("active", "b", True, "C")
         new = info("active", "a", True, "C")
         new["Swarm"]["Cluster"]["Spec"] = {"Labels": {"io.flotilla.recovered": "20261123T180000Z"}}
-        assert sf.swarm_bootstrap({"m1": old, "m2": old, "m3": new}, ["m1", "m2", "m3"], [])["host"] == "m3"
+        result = sf.swarm_bootstrap({"m1": old, "m2": old, "m3": new}, ["m1", "m2", "m3"], [])
+        assert (result["host"], result["refusal"]) == ("m3", "")
 
     def test_no_reachable_manager(self):
-        assert sf.swarm_bootstrap({"w1": info()}, ["m1"], ["w1"])["host"] == ""
+        result = sf.swarm_bootstrap({"w1": info()}, ["m1"], ["w1"])
+        assert result["host"] == "" and result["refusal"].startswith("no host of the manager group answered")
+
+
+def test_outside_info_keeps_the_engines_that_answered():
+    results = [{"item": "m1", "host_info": {"Name": "m1"}}, {"item": "m2", "unreachable": True},
+               {"item": "m3", "failed": True, "msg": "no engine"}]
+    assert sf.swarm_outside_info(results) == {"m1": {"Name": "m1"}}
+
+
+def test_duplicate_names():
+    hosts = {"a": info(name="web"), "b": info(name="web"), "c": info(name="db")}
+    assert sf.swarm_duplicate_names(hosts) == {"web": ["a", "b"]}
 
 
 class TestMembership:
@@ -66,7 +108,7 @@ class TestMembership:
             "gone": {},
         }
         assert sf.swarm_membership(hosts, [node("a")]) == {
-            "member": "member", "new": "join", "other": "foreign", "stuck": "broken", "locked": "broken",
+            "member": "member", "new": "join", "other": "foreign", "stuck": "broken", "locked": "locked",
             "gone": "unknown",
         }  # fmt: skip
 
@@ -125,6 +167,12 @@ class TestStale:
         hosts = {"w1": info("active", "new", name="w1")}
         nodes = [node("old", state="down", hostname="w1"), node("new", hostname="w1")]
         assert [n["ID"] for n in sf.swarm_stale_nodes(hosts, nodes)] == ["old"]
+
+    def test_a_down_node_that_only_shares_the_hostname_is_not_stale(self):
+        hosts = {"w1": info("active", "new", name="w1")}
+        nodes = [node("old", state="down", hostname="w1", addr="10.0.0.5"),
+                 node("other", state="down", hostname="w1", addr="10.9.9.9"), node("new", hostname="w1")]
+        assert [n["ID"] for n in sf.swarm_stale_nodes(hosts, nodes, {"w1": "10.0.0.5"})] == ["old"]
 
     @pytest.mark.parametrize(
         "nodes",
@@ -296,6 +344,76 @@ class TestServiceShortfall:
         assert sf.swarm_service_shortfall(services, tasks, "n1") == ["demo_web: 1 task(s) still on the drained node"]
         assert sf.swarm_service_shortfall(services, tasks, "n3") == []
 
+    def test_global_service_with_a_rejected_task_is_short_on_the_eligible_nodes(self):
+        # Swarm rejected the task on n2 ("cannot create a swarm scoped network when swarm is not
+        # active") and wants none there any more: only the nodes show the gap.
+        nodes = [{"ID": n, "Spec": {"Role": "worker", "Availability": "active"}, "Status": {"State": "ready"}}
+                 for n in ("n1", "n2")]
+        tasks = [task("s2", "n1"), task("s2", "n2", "rejected", "shutdown")]
+        assert sf.swarm_service_shortfall([service("s2", "demo_proxy")], tasks) == []
+        assert sf.swarm_service_shortfall([service("s2", "demo_proxy")], tasks, nodes=nodes) == [
+            "demo_proxy: 1/2 tasks running"]
+        assert sf.swarm_short_services([service("s2", "demo_proxy"), service("s1", "demo_web", 1)],
+                                       tasks + [task("s1", "n1")], nodes) == ["demo_proxy"]
+
     def test_jobs_are_skipped(self):
         job = {"ID": "j", "Spec": {"Name": "migrate", "Mode": {"ReplicatedJob": {"TotalCompletions": 1}}}}
         assert sf.swarm_service_shortfall([job], [task("j", "n1", "complete", "shutdown")]) == []
+
+
+class TestRecoverPlan:
+    NO_LEADER = ("Error while reading from Swarm manager: 500 Server Error (\"rpc error: code = Unknown desc = "
+                 "The swarm does not have a leader. It's possible that too few managers are online.\")")
+
+    @staticmethod
+    def host_info(control=True):
+        return {"host_info": {"Swarm": {"LocalNodeState": "active", "ControlAvailable": control}}}
+
+    @staticmethod
+    def raft(*mtimes):
+        return {"files": [{"path": f"/var/lib/docker/swarm/raft/wal-v3-encrypted/{i}", "mtime": m}
+                          for i, m in enumerate(mtimes)]}
+
+    def plan(self, reads, rafts, **kwargs):
+        hosts = ["m1", "m2", "m3"][: len(reads)]
+        return sf.swarm_recover_plan(hosts, [self.host_info()] * len(hosts), reads, rafts, **kwargs)
+
+    def test_the_survivor_is_the_manager_with_the_freshest_raft_state(self):
+        lost = {"failed": True, "msg": self.NO_LEADER}
+        result = self.plan([lost, lost], [self.raft(100, 200), self.raft(150, 300)])
+        assert (result["survivor"], result["refusal"]) == ("m2", "")
+
+    def test_a_quorum_refuses_unless_forced(self):
+        nodes = [node("a", "manager", leader=True, hostname="m1"), node("b", "manager", hostname="m2"),
+                 node("c", "manager", hostname="m3")]
+        result = self.plan([{"nodes": nodes}], [self.raft(1)])
+        assert result["refusal"].startswith("not recovering: the swarm has quorum (leader m1, 3 of 3 managers")
+        assert self.plan([{"nodes": nodes}], [self.raft(1)], force=True)["survivor"] == "m1"
+
+    def test_a_read_that_failed_otherwise_is_no_proof_of_a_lost_quorum(self):
+        result = self.plan([{"failed": True, "msg": "Error connecting: permission denied"}], [self.raft(1)])
+        assert result["refusal"] == (
+            "not recovering: reading the swarm failed on m1 (Error connecting: permission denied), which is no "
+            "proof that the quorum is lost; fix that and run again")
+
+    def test_a_chosen_survivor_must_be_a_manager_that_answers(self):
+        lost = {"failed": True, "msg": self.NO_LEADER}
+        assert self.plan([lost], [self.raft(1)], choose="m3")["refusal"].startswith(
+            "not recovering: swarm_recover_host m3 is not a manager that answers; choose one of m1")
+        assert self.plan([lost], [self.raft(1)], choose="m1")["survivor"] == "m1"
+
+
+def test_active_managers_keep_the_given_order():
+    hosts = {"m1": info(), "m2": info("active", "b", True, "C"), "w1": info("active", "a", False, "C"),
+             "m3": info("active", "c", True, "C")}
+    assert sf.swarm_active_managers(hosts, ["m3", "m1", "m2", "w1", "gone"]) == ["m3", "m2"]
+
+
+def test_engines_come_from_preflight_or_the_locks_own_read():
+    hosts = [
+        {"inventory_hostname": "m1", "__swarm_preflight": {"engine": {"present": True, "info": info(name="m1")}}},
+        {"inventory_hostname": "m2", "__swarm_preflight": {"engine": {"present": False}}},
+        {"inventory_hostname": "m3", "__swarm_lock_engine": {"host_info": info(name="m3")}},
+        {"inventory_hostname": "m4", "__swarm_lock_engine": {"failed": True}},
+    ]
+    assert sorted(sf.swarm_engines(hosts)) == ["m1", "m3"]

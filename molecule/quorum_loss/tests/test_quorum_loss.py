@@ -29,7 +29,11 @@ def test_recover_after_losing_two_of_three_managers(host):
     update = host.run("docker service update --detach --label-add flotilla.drill=quorum_loss demo_web")
     assert update.rc != 0 and "does not have a leader" in update.stderr, update.stderr
 
-    run = drill.play("recover.yml", ok=False)
+    # It asks first: without an answer (no terminal here) nothing changes.
+    unconfirmed = drill.play("recover.yml", ok=False)
+    assert "not confirmed; nothing changed" in unconfirmed.stdout, unconfirmed.stdout[-3000:]
+    assert host.run("docker node ls").rc != 0
+    run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", ok=False)
     assert run.returncode == 4, run.stdout[-4000:]  # the two stopped managers are unreachable
     assert not [line for line in run.stdout.splitlines() if "failed=" in line and "failed=0" not in line]
     # The stacks are intact and the reachable nodes serve.
@@ -42,9 +46,16 @@ def test_recover_after_losing_two_of_three_managers(host):
 def test_the_stopped_managers_rejoin_with_site_yml(host):
     for name in LOST:
         drill.container(name).start()
-    # Their engines come back pending (the new cluster removed them); site.yml must let them rejoin.
+    # Their engines come back with the old raft state (the new cluster removed them): evicting it is
+    # the admin's call. site.yml names them and changes nothing; with swarm_repair_nodes they rejoin.
     drill.wait(lambda: all(drill.container(n).exec_run("docker info").exit_code == 0 for n in LOST), 120, "engines up")
-    run = drill.play("site.yml")
+    before = {name: n["ID"] for name, n in drill.nodes(host).items()}
+    refused = drill.play("site.yml", ok=False)
+    assert refused.returncode != 0
+    assert "manager2: it still holds the raft state of the swarm that recover.yml replaced" in refused.stdout, (
+        refused.stdout[-3000:])
+    assert {name: n["ID"] for name, n in drill.nodes(host).items()} == before
+    run = drill.play("site.yml", "-e", "swarm_repair_nodes=true")
     assert run.changed["manager2"] > 0 and run.changed["manager3"] > 0, run.changed
     drill.wait(lambda: drill.healthy(host), 180, "healthy with three managers")
     current = drill.nodes(host)

@@ -12,12 +12,20 @@ case without a cluster. The role feeds them:
 from __future__ import annotations
 
 import ipaddress
+import sys
+from pathlib import Path
 from typing import Any
+
+try:
+    from flotilla.placement import global_wanted
+except ImportError:  # a checkout used without `make setup`: the package is in src/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+    from flotilla.placement import global_wanted
 
 Info = dict[str, dict[str, Any]]
 Node = dict[str, Any]
 
-BROKEN_STATES = ("pending", "error", "locked")
+BROKEN_STATES = ("pending", "error")
 
 
 def _swarm(info: dict[str, Any]) -> dict[str, Any]:
@@ -37,26 +45,113 @@ def _recovered(info: dict[str, Any]) -> str:
     return (((_swarm(info).get("Cluster") or {}).get("Spec") or {}).get("Labels") or {}).get(RECOVERED, "")
 
 
-def swarm_bootstrap(info: Info, managers: list[str], workers: list[str]) -> dict[str, Any]:
-    """Pick the host every swarm-wide step runs on.
+def _cluster(info: dict[str, Any]) -> str:
+    return (_swarm(info).get("Cluster") or {}).get("ID", "")
 
-    An existing manager wins (first in the manager group, then a manager the inventory moved to
-    the worker group); with no swarm anywhere, the first reachable host of the manager group
-    initialises one. ``init`` tells the role which case it is. When managers that were lost come
-    back after recover.yml, they may still form a quorum of the old raft group among themselves:
-    the manager with the latest recovery mark wins, the others rejoin (``swarm_membership``).
+
+def swarm_bootstrap(
+    info: Info, managers: list[str], workers: list[str], play: list[str] | None = None, repair: bool = False,
+) -> dict[str, Any]:
+    """Pick the host every swarm-wide step runs on, from the WHOLE inventory.
+
+    ``info`` has the engine of every inventory host that answered, in this run or (for hosts a
+    --limit leaves out) read through delegation; a host missing from it did not answer. ``play``
+    is the run's hosts (None: all of them).
+
+    An existing manager wins, wherever it is (first in the manager group, then a manager the
+    inventory moved to the worker group); it may be outside the run, and hosts in the run join
+    it. When managers that were lost come back after recover.yml they may still form a quorum of
+    the old raft group: the manager with the latest recovery mark wins, the others rejoin
+    (``swarm_membership``). Managers of two different swarms are refused: which one stays is the
+    admin's call. A new swarm is created (``init``) only when every manager of the inventory
+    answered and no host is in a swarm (unless ``repair``), on the first manager, which must be
+    in the run. ``refusal`` says why not (one line), else "".
     """
+    play = list(play) if play is not None else [*managers, *workers]
     hosts = [*managers, *workers]
-    active = [h for h in hosts if h in info and _is_manager(info[h])]
+    result = {"host": "", "init": False, "cluster_id": "", "recovered": "", "addr": "", "refusal": ""}
+    active = [h for h in hosts if info.get(h) and _is_manager(info[h])]
     if active:
         latest = max(_recovered(info[h]) for h in active)
         host = next(h for h in active if _recovered(info[h]) == latest)
-        cluster = (_swarm(info[host]).get("Cluster") or {}).get("ID", "")
-        return {"host": host, "init": False, "cluster_id": cluster, "recovered": latest}
-    for host in managers:
-        if host in info:
-            return {"host": host, "init": True, "cluster_id": "", "recovered": ""}
-    return {"host": "", "init": True, "cluster_id": "", "recovered": ""}
+        clusters: dict[str, list[str]] = {}
+        for h in active:
+            if _cluster(info[h]) != _cluster(info[host]) or _recovered(info[h]) == latest:
+                clusters.setdefault(_cluster(info[h]), []).append(h)
+        if len(clusters) > 1:
+            swarms = " and ".join(f"{', '.join(names)} (cluster {cid[:12]})" for cid, names in clusters.items())
+            result["refusal"] = (
+                f"the inventory holds managers of two swarms: {swarms}; decide which swarm stays and make the "
+                "other's managers leave it (docker swarm leave --force), or fix the inventory"
+            )
+        result.update(host=host, cluster_id=_cluster(info[host]), recovered=latest,
+                      addr=_swarm(info[host]).get("NodeAddr", ""))
+        return result
+    silent = [h for h in managers if not info.get(h)]
+    busy = [h for h in hosts if info.get(h) and _swarm(info[h]).get("LocalNodeState", "inactive") != "inactive"]
+    first = next((h for h in managers if info.get(h)), "")
+    result.update(host=first, init=True)
+    if not first:
+        result["refusal"] = (
+            f"no host of the manager group answered and none is a swarm manager; bring a manager back "
+            "(or run playbooks/recover.yml)"
+        )
+    elif silent:
+        result["refusal"] = (
+            f"not creating a swarm: {', '.join(silent)} did not answer, and may be in one; bring "
+            f"{'it' if len(silent) == 1 else 'them'} back (or take {'it' if len(silent) == 1 else 'them'} "
+            "out of the inventory) and run again"
+        )
+    elif busy and not repair:
+        states = ", ".join(f"{h} ({_swarm(info[h]).get('LocalNodeState')})" for h in busy)
+        result["refusal"] = (
+            f"not creating a swarm: {states} {'is' if len(busy) == 1 else 'are'} in a swarm that no "
+            "manager of the inventory runs; make them leave (docker swarm leave --force), or set "
+            "swarm_repair_nodes: true to let the playbook do it"
+        )
+    elif first not in play:
+        result["refusal"] = (
+            f"not creating a swarm: {first} would create it, and --limit leaves it out of this run; "
+            "run without --limit"
+        )
+    return result
+
+
+def swarm_engines(hosts: list[Any]) -> Info:
+    """Each host's engine as this run read it (``hosts`` are hostvars): preflight's probe
+    (``__swarm_preflight.engine.info``), else a docker_host_info result ``__swarm_lock_engine``;
+    hosts whose engine did not answer are left out."""
+    found = {}
+    for host in hosts:
+        engine = (host.get("__swarm_preflight") or {}).get("engine") or {}
+        info = engine.get("info") if engine.get("present") else (host.get("__swarm_lock_engine") or {}).get("host_info")
+        if info:
+            found[host["inventory_hostname"]] = info
+    return found
+
+
+def swarm_active_managers(info: Info, hosts: list[str]) -> list[str]:
+    """The hosts (in the given order) whose engine is an active swarm manager."""
+    return [h for h in hosts if info.get(h) and _is_manager(info[h])]
+
+
+def swarm_outside_info(results: list[dict[str, Any]]) -> Info:
+    """Engines of hosts read through delegation (a loop of docker_host_info over ``item``s):
+    those that answered, by host; unreachable or failed ones are left out (unknown)."""
+    return {
+        r["item"]: r["host_info"]
+        for r in results or []
+        if r.get("host_info") and not r.get("unreachable") and not r.get("failed")
+    }
+
+
+def swarm_duplicate_names(info: Info) -> dict[str, list[str]]:
+    """Engine host names (Swarm names nodes by them) used by more than one host."""
+    names: dict[str, list[str]] = {}
+    for host, host_info in sorted(info.items()):
+        if host_info and host_info.get("Name"):
+            names.setdefault(host_info["Name"], []).append(host)
+    return {name: hosts for name, hosts in names.items() if len(hosts) > 1}
 
 
 def swarm_membership(info: Info, nodes: list[Node], bootstrap: dict[str, Any] | None = None) -> dict[str, str]:
@@ -68,8 +163,9 @@ def swarm_membership(info: Info, nodes: list[Node], bootstrap: dict[str, Any] | 
     active in a rump of the old raft group (same cluster ID, an older recovery mark than the
     bootstrap manager's, see ``swarm_bootstrap``); nothing is left to lose, so it leaves and
     joins again; ``foreign``: active in a swarm that does not
-    list it (another cluster, or removed from this one behind its back); ``broken``: stuck in
-    pending, error or locked otherwise; ``unknown``: the engine did not answer.
+    list it (another cluster, or removed from this one behind its back); ``locked``: a manager
+    autolock locked (it needs the unlock key, never a leave); ``broken``: stuck in pending or
+    error otherwise; ``unknown``: the engine did not answer.
     """
     ids = {node.get("ID") for node in nodes}
     managers = {
@@ -97,6 +193,10 @@ def swarm_membership(info: Info, nodes: list[Node], bootstrap: dict[str, Any] | 
             result[host] = "rejoin" if rump else "foreign"
         elif state in ("pending", "error") and swarm.get("NodeID") not in ids and remotes & managers:
             result[host] = "rejoin"
+        elif state == "locked":
+            # Autolock after a restart: the raft state is intact, only the key is missing. Never
+            # "broken": swarm_repair_nodes would make it leave.
+            result[host] = "locked"
         elif state in BROKEN_STATES:
             result[host] = "broken"
         else:
@@ -104,23 +204,88 @@ def swarm_membership(info: Info, nodes: list[Node], bootstrap: dict[str, Any] | 
     return result
 
 
-def swarm_stale_nodes(info: Info, nodes: list[Node]) -> list[Node]:
+_QUORUM_LOST = ("does not have a leader", "context deadline exceeded", "DeadlineExceeded")
+
+
+def swarm_recover_plan(
+    hosts: list[str], infos: list[dict[str, Any]], reads: list[dict[str, Any]], rafts: list[dict[str, Any]],
+    choose: str = "", force: bool = False,
+) -> dict[str, Any]:
+    """Decide whether recover.yml may force a new cluster, and on which manager.
+
+    Per manager of the inventory that answered (``hosts``, inventory order): its engine
+    (docker_host_info result), its attempt to read the nodes (docker_node_info result, skipped
+    when it is no manager), and a find of its raft directory. Refuses (``refusal``) while a read
+    shows a quorum (unless ``force``), when a read failed for another reason than a lost quorum
+    (that is no proof the quorum is gone), or when no manager survived. The survivor is ``choose``
+    when given, else the manager whose raft state was written last (it has the freshest log),
+    inventory order breaking a tie. Also returns ``health`` of a quorum read, if any.
+    """
+    managers, failed, health = [], [], {}
+    for host, info, read, raft in zip(hosts, infos, reads, rafts, strict=True):
+        if not _swarm((info or {}).get("host_info") or {}).get("ControlAvailable"):
+            continue
+        newest = max((f.get("mtime", 0) for f in (raft or {}).get("files") or []), default=0)
+        managers.append((host, newest))
+        if (read or {}).get("nodes") is not None:
+            found = swarm_health(read["nodes"])
+            if found["has_quorum"]:
+                health = found
+        elif not any(text in str((read or {}).get("msg", "")) for text in _QUORUM_LOST):
+            failed.append(f"{host} ({' '.join(str((read or {}).get('msg') or 'no answer').split())[:200]})")
+    result: dict[str, Any] = {"survivor": "", "health": health, "refusal": ""}
+    alive = [h for h, _ in managers]
+    if health and not force:
+        result["refusal"] = (
+            f"not recovering: the swarm has quorum (leader {health['leader']}, {health['reachable']} of "
+            f"{health['managers']} managers reachable); recover.yml forces a new cluster only after a majority "
+            "of managers is lost. Bring lost nodes back with site.yml, or set swarm_recover_force=true to force it anyway"
+        )
+    elif failed:
+        result["refusal"] = (
+            f"not recovering: reading the swarm failed on {', '.join(failed)}, which is no proof that the "
+            "quorum is lost; fix that and run again"
+        )
+    elif choose and choose not in alive:
+        result["refusal"] = (
+            f"not recovering: swarm_recover_host {choose} is not a manager that answers; "
+            + (f"choose one of {', '.join(alive)}" if alive else "restore a backup (playbooks/restore.yml)")
+        )
+    elif not alive:
+        result["refusal"] = (
+            "not recovering: no manager of the inventory that answers is a swarm manager; restore a backup "
+            "(playbooks/restore.yml)"
+        )
+    else:
+        freshest = max(newest for _, newest in managers)
+        result["survivor"] = choose or next(h for h, newest in managers if newest == freshest)
+    return result
+
+
+def swarm_stale_nodes(info: Info, nodes: list[Node], addrs: dict[str, str] | None = None) -> list[Node]:
     """Down entries left behind by hosts that were re-installed and joined again.
 
-    A node is stale when its hostname is the engine name of an inventory host, it is ``down``,
-    and its ID is not the ID that host's engine has now.
+    A node is stale when it is ``down``, its ID is not the ID an inventory host's engine has now,
+    and it is that host's old self: same hostname and, when ``addrs`` (host -> swarm address) is
+    given, the same address. Another machine that merely shares a hostname is never stale.
     """
-    current = {}
-    for host_info in info.values():
+    current: dict[str, tuple[set[str], set[str]]] = {}
+    for host, host_info in info.items():
         node_id = _swarm(host_info).get("NodeID")
         if host_info.get("Name") and node_id:
-            current.setdefault(host_info["Name"], set()).add(node_id)
+            ids, where = current.setdefault(host_info["Name"], (set(), set()))
+            ids.add(node_id)
+            if addrs and addrs.get(host):
+                where.add(addrs[host])
     stale = []
     for node in nodes:
         hostname = (node.get("Description") or {}).get("Hostname", "")
-        state = (node.get("Status") or {}).get("State", "")
-        if hostname in current and state == "down" and node.get("ID") not in current[hostname]:
-            stale.append(node)
+        status = node.get("Status") or {}
+        if hostname not in current or status.get("State") != "down" or node.get("ID") in current[hostname][0]:
+            continue
+        if addrs is not None and status.get("Addr") not in current[hostname][1]:
+            continue
+        stale.append(node)
     return stale
 
 
@@ -199,39 +364,56 @@ def swarm_removal_check(nodes: list[Node], node_id: str) -> str:
     return ""
 
 
-def swarm_service_shortfall(
-    services: list[dict[str, Any]], tasks: list[dict[str, Any]], node_id: str = ""
-) -> list[str]:
-    """What keeps the services from running at full strength, one line each ([] when they do).
-
-    ``services`` and ``tasks`` are full inspect objects (community.docker.docker_swarm_info with
-    ``services``, ``tasks`` and ``verbose_output``). A replicated service needs at least its
-    replica count of tasks running; a global one needs every task the orchestrator wants
-    (desired state running) to run. With ``node_id`` (a node being drained), no task the swarm
-    still wants may be left on that node. Jobs are not long-running and are skipped.
-    """
-    wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+def _shortfall(
+    services: list[dict[str, Any]], tasks: list[dict[str, Any]], node_id: str, nodes: list[Node] | None
+) -> list[tuple[str, str]]:
+    wanted_tasks = [t for t in tasks if t.get("DesiredState") == "running"]
     problems = []
     for service in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", "")):
         spec = service.get("Spec") or {}
         name = spec.get("Name") or service.get("ID", "?")
         mode = spec.get("Mode") or {}
-        own = [t for t in wanted if t.get("ServiceID") == service.get("ID")]
+        own = [t for t in wanted_tasks if t.get("ServiceID") == service.get("ID")]
         running = [t for t in own if (t.get("Status") or {}).get("State") == "running"]
         if "Replicated" in mode:
             replicas = int((mode["Replicated"] or {}).get("Replicas", 1))
             if len(running) < replicas:
-                problems.append(f"{name}: {len(running)}/{replicas} tasks running")
+                problems.append((name, f"{name}: {len(running)}/{replicas} tasks running"))
         elif "Global" in mode:
-            if len(running) < len(own):
-                problems.append(f"{name}: {len(running)}/{len(own)} tasks running")
+            # With the nodes known, one task per eligible node: a task Swarm rejected on a node
+            # is no longer "wanted" there, and counting only wanted tasks would miss it.
+            wanted = max(len(own), global_wanted(service, nodes)) if nodes is not None else len(own)
+            if len(running) < wanted:
+                problems.append((name, f"{name}: {len(running)}/{wanted} tasks running"))
         else:
             continue
         if node_id:
             left = [t for t in own if t.get("NodeID") == node_id]
             if left:
-                problems.append(f"{name}: {len(left)} task(s) still on the drained node")
+                problems.append((name, f"{name}: {len(left)} task(s) still on the drained node"))
     return problems
+
+
+def swarm_service_shortfall(
+    services: list[dict[str, Any]], tasks: list[dict[str, Any]], node_id: str = "",
+    nodes: list[Node] | None = None,
+) -> list[str]:
+    """What keeps the services from running at full strength, one line each ([] when they do).
+
+    ``services`` and ``tasks`` are full inspect objects (community.docker.docker_swarm_info with
+    ``services``, ``tasks`` and ``verbose_output``). A replicated service needs at least its
+    replica count of tasks running; a global one one task per eligible node when ``nodes`` is
+    given (else every task the orchestrator wants). With ``node_id`` (a node being drained), no
+    task the swarm still wants may be left on that node. Jobs are not long-running and are skipped.
+    """
+    return [line for _, line in _shortfall(services, tasks, node_id, nodes)]
+
+
+def swarm_short_services(
+    services: list[dict[str, Any]], tasks: list[dict[str, Any]], nodes: list[Node] | None = None
+) -> list[str]:
+    """Names of the services below full strength (see swarm_service_shortfall)."""
+    return sorted({name for name, _ in _shortfall(services, tasks, "", nodes)})
 
 
 def swarm_backup_compare(backup: dict[str, Any], found: dict[str, Any]) -> list[str]:
@@ -388,11 +570,17 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "swarm_bootstrap": swarm_bootstrap,
+            "swarm_outside_info": swarm_outside_info,
+            "swarm_active_managers": swarm_active_managers,
+            "swarm_engines": swarm_engines,
+            "swarm_recover_plan": swarm_recover_plan,
+            "swarm_duplicate_names": swarm_duplicate_names,
             "swarm_membership": swarm_membership,
             "swarm_stale_nodes": swarm_stale_nodes,
             "swarm_role_changes": swarm_role_changes,
             "swarm_health": swarm_health,
             "swarm_service_shortfall": swarm_service_shortfall,
+            "swarm_short_services": swarm_short_services,
             "swarm_removal_check": swarm_removal_check,
             "swarm_backup_compare": swarm_backup_compare,
             "swarm_node_id": swarm_node_id,

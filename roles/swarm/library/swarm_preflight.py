@@ -58,6 +58,10 @@ engine:
     C(info) (C(Name), C(ServerVersion), C(LiveRestoreEnabled), C(Swarm) of the engine's C(/info)).
   returned: mode=gather
   type: dict
+hostname:
+  description: The host's name (Swarm names the node by it).
+  returned: mode=gather
+  type: str
 held:
   description: Swarm ports (C(PORT/proto)) already held on this host, with the holder's process
     name (C(kernel) when no process owns the socket).
@@ -363,6 +367,7 @@ def main() -> None:
                 "kernel": kernel_features(),
                 "addresses": addresses(),
                 "held": held_ports(),
+                "hostname": socket.gethostname(),
             }
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
             module.fail_json(msg=f"preflight probe failed: {exc}")
