@@ -36,7 +36,7 @@ def test_backup_reset_restore_brings_everything_back(host, tmp_path):
     manifest = json.loads(Path(f"{archive}.json").read_text())
     assert {k: manifest[k] for k in before} == before
 
-    reset = drill.play("reset.yml", "-e", "confirm=yes")
+    reset = drill.play("reset.yml", "-e", "flotilla_confirm=yes")
     assert host.check_output("docker info --format '{{.Swarm.LocalNodeState}}'") == "inactive"
     assert not any(drill.answers(url) for url in drill.urls())
 

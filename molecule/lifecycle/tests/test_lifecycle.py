@@ -144,7 +144,7 @@ def test_remove_a_powered_off_node(host, inventory):
     import docker
 
     docker.from_env().containers.get(f"{LAB['name']}-worker3").stop(timeout=5)
-    play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "confirm=yes")
+    play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "flotilla_confirm=yes")
     inventory.drop("worker3")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
     # The swarm matches the edited inventory: nothing left to change.
@@ -155,20 +155,20 @@ def test_reset_one_host_with_limit(host, inventory):
     import docker
 
     reset = ("reset.yml", "--limit", "worker2", "-e", "reset_remove_engine=true")
-    # No confirm=yes and no terminal to answer: --limit must not skip the question.
+    # No flotilla_confirm=yes and no terminal to answer: --limit must not skip the question.
     refused = run(inventory, *reset)
     assert refused.returncode != 0
     assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
     assert nodes(host)["worker2"]["Status"]["State"] == "ready"
 
-    play(inventory, *reset, "-e", "confirm=yes")
+    play(inventory, *reset, "-e", "flotilla_confirm=yes")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
     worker2 = docker.from_env().containers.get(f"{LAB['name']}-worker2")
     assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
     left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
     assert left.output.decode().split() == []
     # Again, on a host with no engine: nothing left to do.
-    assert set(play(inventory, *reset, "-e", "confirm=yes").values()) == {0}
+    assert set(play(inventory, *reset, "-e", "flotilla_confirm=yes").values()) == {0}
     # worker2 is still in the inventory: site.yml installs the engine again and joins it.
     play(inventory, "site.yml")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
@@ -184,7 +184,7 @@ def test_remove_node_refuses_to_break_quorum(host, inventory):
         while nodes(host)["manager2"]["ManagerStatus"]["Reachability"] != "unreachable":
             assert time.monotonic() < deadline, "manager2 still reachable 90 s after it stopped"
             time.sleep(2)
-        result = run(inventory, "remove-node.yml", "-e", "node=worker1", "-e", "confirm=yes")
+        result = run(inventory, "remove-node.yml", "-e", "node=worker1", "-e", "flotilla_confirm=yes")
         assert result.returncode != 0
         assert "would leave 1 reachable of 2 managers" in result.stdout + result.stderr
         assert "worker1" in nodes(host)
