@@ -12,7 +12,7 @@ REPORTS := .reports
 # The molecule scenarios, in order. The failure drills and `stacks` run on the lab `default`
 # converged, so they follow it (`make molecule SCENARIOS="default worker_loss"` for one drill);
 # that lab is removed before a scenario with a lab of its own (lifecycle) starts, and at the end.
-DRILLS := manager_loss worker_loss quorum_loss backup_restore upgrade
+DRILLS := safety manager_loss worker_loss quorum_loss backup_restore upgrade
 ON_DEFAULT := $(DRILLS) stacks
 SCENARIOS ?= default $(ON_DEFAULT) lifecycle
 export PATH := $(BIN):$(PATH)

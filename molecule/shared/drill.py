@@ -41,12 +41,13 @@ class Run:
         return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", self.stdout, re.M)}
 
 
-def play(playbook: str, *extra: str, ok: bool = True) -> Run:
-    """Run a playbook of playbooks/ against the drill inventory; with ok, fail unless it passed."""
+def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = None) -> Run:
+    """Run a playbook of playbooks/ against the drill inventory (or ``inventory``), with no
+    terminal (a question gets no answer); with ok, fail unless it passed."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     start = time.monotonic()
     result = subprocess.run(
-        ["ansible-playbook", "-i", str(INVENTORY), str(PROJECT / "playbooks" / playbook), *extra],
+        ["ansible-playbook", "-i", str(inventory or INVENTORY), str(PROJECT / "playbooks" / playbook), *extra],
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     run = Run(result.returncode, result.stdout + result.stderr, round(time.monotonic() - start, 1))

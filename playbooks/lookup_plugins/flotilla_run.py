@@ -1,10 +1,11 @@
 """Lookup `flotilla_run`: who this run is, for the cluster lock (roles/swarm/tasks/lock.yml).
 
     lookup('flotilla_run')            -> {id, user, controller, pid, playbook, playbooks}
-    lookup('flotilla_run', alive=PID) -> whether ansible-playbook process PID still runs here
+    lookup('flotilla_run', alive=RUN_ID) -> whether that run (of this controller) still runs
 
-The run is the ansible-playbook process: its PID and start time on this controller make the ID.
-A lock left by a run of this controller whose process is gone belongs to nobody.
+The run is the ansible-playbook process: the controller, its PID and its start time make the ID,
+so a PID used again by a later process is not mistaken for the run. A lock left by a run of this
+controller whose process is gone belongs to nobody.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ DOCUMENTATION = r"""
 name: flotilla_run
 short_description: This Ansible run's identity (user, controller, ansible-playbook PID, playbooks)
 description:
-  - Without options, a dict describing the run; with O(alive), whether that PID is a running
-    ansible-playbook process on this controller.
+  - Without options, a dict describing the run; with O(alive), whether the run with that ID is
+    still running on this controller.
 options:
   alive:
-    description: A PID to check.
-    type: int
+    description: A run ID (as this lookup returns it) to check.
+    type: str
 """
 
 
@@ -46,23 +47,26 @@ def started(pid: int) -> str:
     return stat.rpartition(")")[2].split()[19]
 
 
-def alive(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return "ansible-playbook" in cmdline
+def run_id(controller: str, pid: int) -> str:
+    return f"{controller}-{pid}-{started(pid)}"
+
+
+def alive(run: str) -> bool:
+    """Whether the run ``run`` (controller-pid-start) of this controller still runs."""
+    controller, _, rest = str(run).rpartition("-")[0].rpartition("-")
+    pid = rest
+    return controller == socket.gethostname() and pid.isdigit() and run_id(controller, int(pid)) == run
 
 
 class LookupModule(LookupBase):
     def run(self, terms: list[Any], variables: dict[str, Any] | None = None, **kwargs: Any) -> list[Any]:
         if "alive" in kwargs:
-            return [alive(int(kwargs["alive"]))]
+            return [alive(kwargs["alive"])]
         pid = main_pid()
         playbooks = [os.path.basename(p) for p in context.CLIARGS.get("args") or ()]
         controller = socket.gethostname()
         return [{
-            "id": f"{controller}-{pid}-{started(pid)}",
+            "id": run_id(controller, pid),
             "user": getpass.getuser(),
             "controller": controller,
             "pid": pid,

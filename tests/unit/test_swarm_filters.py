@@ -69,6 +69,16 @@ class TestBootstrap:
             "not creating a swarm: w1 (active) is in a swarm that no manager of the inventory runs")
         assert sf.swarm_bootstrap(hosts, ["m1"], ["w1"], repair=True)["refusal"] == ""
 
+    def test_a_locked_manager_stops_a_new_swarm_even_when_repairing(self):
+        hosts = {"m1": info(), "m2": info("locked", "b")}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], [], repair=True)["refusal"].startswith(
+            "not creating a swarm: m2 is locked (autolock) and still in one")
+
+    def test_a_manager_without_a_leader_is_no_second_swarm(self):
+        # without a leader, docker info has no cluster: it is the same swarm, not another one
+        hosts = {"m1": info("active", "a", True, "C"), "m2": info("active", "b", True)}
+        assert sf.swarm_bootstrap(hosts, ["m1", "m2"], [])["refusal"] == ""
+
     def test_managers_of_two_swarms_are_refused(self):
         hosts = {"m1": info("active", "a", True, "C1"), "m4": info("active", "d", True, "C2")}
         assert sf.swarm_bootstrap(hosts, ["m1", "m4"], [])["refusal"].startswith(
@@ -389,6 +399,11 @@ class TestRecoverPlan:
         result = self.plan([{"nodes": nodes}], [self.raft(1)])
         assert result["refusal"].startswith("not recovering: the swarm has quorum (leader m1, 3 of 3 managers")
         assert self.plan([{"nodes": nodes}], [self.raft(1)], force=True)["survivor"] == "m1"
+
+    def test_a_manager_that_cannot_answer_as_one_without_a_cluster_lost_its_quorum(self):
+        # community.docker fails before reading nodes: GET /swarm fails without a leader
+        lost = {"failed": True, "msg": "Error running docker swarm module: must run on swarm manager node"}
+        assert self.plan([lost], [self.raft(1)])["survivor"] == "m1"
 
     def test_a_read_that_failed_otherwise_is_no_proof_of_a_lost_quorum(self):
         result = self.plan([{"failed": True, "msg": "Error connecting: permission denied"}], [self.raft(1)])

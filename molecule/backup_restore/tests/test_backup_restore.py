@@ -31,10 +31,15 @@ def test_backup_reset_restore_brings_everything_back(host, tmp_path):
     before = holdings(host)
     assert before["services"] and before["configs"] and before["secrets"]
 
-    backup = drill.play("backup.yml", "-e", f"swarm_backup_dir={tmp_path}")
-    archive = next(tmp_path.glob("swarm-*.tar.gz"))
+    backups = tmp_path / "backups"   # made by backup.yml
+    backup = drill.play("backup.yml", "-e", f"swarm_backup_dir={backups}")
+    archive = next(backups.glob("swarm-*.tar.gz"))
     manifest = json.loads(Path(f"{archive}.json").read_text())
     assert {k: manifest[k] for k in before} == before
+    # The archive holds the swarm's CA key: only its owner reads it, and the manifest vouches for it.
+    assert [oct(p.stat().st_mode & 0o777) for p in (backups, archive, Path(f"{archive}.json"))] == [
+        "0o700", "0o600", "0o600"]
+    assert manifest["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
 
     reset = drill.play("reset.yml", "-e", "flotilla_confirm=yes")
     assert host.check_output("docker info --format '{{.Swarm.LocalNodeState}}'") == "inactive"

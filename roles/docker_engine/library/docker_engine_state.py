@@ -269,7 +269,7 @@ def _daemon_json(path: str) -> dict:
             "mtime": os.stat(path).st_mtime}
 
 
-def _validate(config: dict, engine: dict, flags: list[str]) -> dict:
+def _validate(dockerd: str, config: dict, engine: dict, flags: list[str]) -> dict:
     problems = log_problems(config, engine.get("log_drivers"))
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flotilla-daemon-", delete=False) as handle:
         json.dump(config, handle)
@@ -278,7 +278,7 @@ def _validate(config: dict, engine: dict, flags: list[str]) -> dict:
         os.chmod(path, 0o600)
         try:
             result = subprocess.run(
-                ["dockerd", "--validate", "--config-file", path, *flags],
+                [dockerd, "--validate", "--config-file", path, *flags],
                 capture_output=True, text=True, check=False, timeout=60,
             )
             output = result.stdout + result.stderr
@@ -312,8 +312,9 @@ def main() -> None:
     root = engine.get("root_dir") or (daemon_json.get("settings") or {}).get("data-root") or "/var/lib/docker"
     engine["swarm_on_disk"] = os.path.exists(os.path.join(root, "swarm", "state.json"))
     validation = {"checked_by": "", "problems": []}
-    if params["config"] is not None and _which("dockerd"):
-        validation = _validate(params["config"], engine, unit_flags(show.get("ExecStart", "")))
+    dockerd = _which("dockerd")
+    if params["config"] is not None and dockerd:
+        validation = _validate(dockerd, params["config"], engine, unit_flags(show.get("ExecStart", "")))
     module.exit_json(
         changed=False,
         packages=_packages(params["packages"]),
@@ -324,8 +325,11 @@ def main() -> None:
     )
 
 
-def _which(name: str) -> bool:
-    return any(os.access(os.path.join(d, name), os.X_OK) for d in os.environ.get("PATH", "/usr/bin").split(":") + ["/usr/sbin"])
+def _which(name: str) -> str:
+    for directory in os.environ.get("PATH", "/usr/bin").split(":") + ["/usr/sbin", "/usr/bin"]:
+        if os.access(os.path.join(directory, name), os.X_OK):
+            return os.path.join(directory, name)
+    return ""
 
 
 if __name__ == "__main__":

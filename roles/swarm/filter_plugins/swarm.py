@@ -76,7 +76,8 @@ def swarm_bootstrap(
         host = next(h for h in active if _recovered(info[h]) == latest)
         clusters: dict[str, list[str]] = {}
         for h in active:
-            if _cluster(info[h]) != _cluster(info[host]) or _recovered(info[h]) == latest:
+            # A manager without a leader shows no cluster: it says nothing about which swarm.
+            if _cluster(info[h]) and (_cluster(info[h]) != _cluster(info[host]) or _recovered(info[h]) == latest):
                 clusters.setdefault(_cluster(info[h]), []).append(h)
         if len(clusters) > 1:
             swarms = " and ".join(f"{', '.join(names)} (cluster {cid[:12]})" for cid, names in clusters.items())
@@ -88,6 +89,7 @@ def swarm_bootstrap(
                       addr=_swarm(info[host]).get("NodeAddr", ""))
         return result
     silent = [h for h in managers if not info.get(h)]
+    locked = [h for h in hosts if info.get(h) and _swarm(info[h]).get("LocalNodeState") == "locked"]
     busy = [h for h in hosts if info.get(h) and _swarm(info[h]).get("LocalNodeState", "inactive") != "inactive"]
     first = next((h for h in managers if info.get(h)), "")
     result.update(host=first, init=True)
@@ -95,6 +97,12 @@ def swarm_bootstrap(
         result["refusal"] = (
             f"no host of the manager group answered and none is a swarm manager; bring a manager back "
             "(or run playbooks/recover.yml)"
+        )
+    elif locked:
+        # A locked manager still holds its swarm: never a reason to start another, repair or not.
+        result["refusal"] = (
+            f"not creating a swarm: {', '.join(locked)} {'is' if len(locked) == 1 else 'are'} locked (autolock) and "
+            "still in one; unlock (swarm_unlock_key) and run again"
         )
     elif silent:
         result["refusal"] = (
@@ -227,12 +235,19 @@ def swarm_recover_plan(
             continue
         newest = max((f.get("mtime", 0) for f in (raft or {}).get("files") or []), default=0)
         managers.append((host, newest))
+        swarm = _swarm((info or {}).get("host_info") or {})
+        message = str((read or {}).get("msg", ""))
         if (read or {}).get("nodes") is not None:
             found = swarm_health(read["nodes"])
             if found["has_quorum"]:
                 health = found
-        elif not any(text in str((read or {}).get("msg", "")) for text in _QUORUM_LOST):
-            failed.append(f"{host} ({' '.join(str((read or {}).get('msg') or 'no answer').split())[:200]})")
+        elif not (
+            any(text in message or text in str(swarm.get("Error", "")) for text in _QUORUM_LOST)
+            # A manager without a leader cannot answer GET /swarm either, so community.docker
+            # says it is no manager, and its docker info has no cluster: no quorum.
+            or ("must run on swarm manager node" in message and not (swarm.get("Cluster") or {}).get("ID"))
+        ):
+            failed.append(f"{host} ({' '.join(message.split())[:200] or 'no answer'})")
     result: dict[str, Any] = {"survivor": "", "health": health, "refusal": ""}
     alive = [h for h, _ in managers]
     if health and not force:

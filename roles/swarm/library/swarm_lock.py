@@ -100,7 +100,12 @@ def main() -> None:
     except ImportError:
         module.fail_json(msg="swarm_lock needs the Docker SDK for Python (python3-docker) on the manager")
     params = module.params
-    client = docker.APIClient(version="auto")
+    try:
+        client = docker.APIClient(version="auto")
+    except docker.errors.DockerException as exc:
+        if params["state"] == "absent":   # no engine any more (a reset that removed it): no lock
+            module.exit_json(changed=False, holder={})
+        module.fail_json(msg=f"cannot reach the engine for the cluster lock: {exc}")
 
     def current() -> dict | None:
         found = client.configs(filters={"name": NAME})
@@ -108,7 +113,12 @@ def main() -> None:
         return exact[0] if exact else None
 
     now = time.time()
-    lock = current()
+    try:
+        lock = current()
+    except APIError as exc:
+        if params["state"] == "absent":   # the swarm is gone (a whole reset): so is its lock
+            module.exit_json(changed=False, holder={})
+        module.fail_json(msg=f"cannot read the cluster lock: {exc.explanation or exc}")
     if params["state"] == "absent":
         if lock and holder_of(lock).get("run") == params["run"] and not module.check_mode:
             try:

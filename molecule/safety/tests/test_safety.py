@@ -1,0 +1,251 @@
+"""Scenario `safety`: the kit must not take down, split or silently degrade a healthy cluster.
+
+It runs first after `default`, on the lab `default` converged, with its inventory (see the
+Makefile). `host` is manager1. The demo is under load, with a load balancer's failover, from the
+first test to `test_the_demo_never_failed_a_request`: every case below must leave the cluster as
+it was (node IDs, roles and availability, service versions, daemon.json on every node, every
+engine running) or end in the safe outcome it names, with no failed request. The tests run in
+file order; the last one breaks a node's service discovery on purpose, without load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flotilla.load import Load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import drill  # noqa: E402
+
+HOSTS = ("manager1", "manager2", "manager3", "worker1", "worker2")
+WANTED = yaml.safe_load((drill.INVENTORY / "group_vars/all/main.yml").read_text())
+LAB = yaml.safe_load((drill.INVENTORY / "group_vars/all/main.yml").read_text())["molecule_lab"]
+
+
+@pytest.fixture(scope="module")
+def load():
+    with Load(drill.urls(), rate=20, failover=True) as running:
+        yield running
+
+
+def on(name: str, *argv: str) -> str:
+    """Run a command on a lab node (as root, through the container)."""
+    result = drill.container(name).exec_run(list(argv))
+    assert result.exit_code == 0, f"{argv} on {name}: {result.output.decode()}"
+    return result.output.decode().strip()
+
+
+def snapshot(host) -> dict:
+    """What a refused run must leave as it was."""
+    ids = host.check_output("docker service ls --quiet").split()
+    services = json.loads(host.check_output("docker service inspect " + " ".join(ids)))
+    return {
+        "nodes": {name: (n["ID"], n["Spec"]["Role"], n["Spec"]["Availability"]) for name, n in drill.nodes(host).items()},
+        "services": {s["Spec"]["Name"]: s["Version"]["Index"] for s in services},
+        "daemon.json": {name: hashlib.sha256(on(name, "cat", "/etc/docker/daemon.json").encode()).hexdigest()
+                        for name in HOSTS},
+        "engines": {name: drill.container(name).exec_run(["systemctl", "is-active", "docker"]).output.decode().strip()
+                    for name in HOSTS},
+    }
+
+
+def refused(playbook: str, *extra: str, says: str, inventory: Path | None = None) -> drill.Run:
+    run = drill.play(playbook, *extra, ok=False, inventory=inventory)
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert says in run.stdout, run.stdout[-3000:]
+    return run
+
+
+def daemon_options(**more) -> str:
+    return json.dumps({"docker_engine_daemon_options": {**WANTED["docker_engine_daemon_options"], **more}})
+
+
+def test_the_cluster_starts_healthy(host, load):
+    assert drill.healthy(host), "the scenario starts from a healthy swarm"
+
+
+def test_a_typo_in_the_log_driver_is_refused_before_any_daemon_json_is_written(host, load):
+    before = snapshot(host)
+    run = refused("site.yml", "-e", "docker_engine_log_driver=nosuchdriver",
+                  says="log-driver 'nosuchdriver' is not a log driver of this engine")
+    assert "manager1: daemon.json refused (dockerd --validate of engine" in run.stdout
+    assert "nothing was written" in run.stdout
+    assert snapshot(host) == before
+
+
+def test_an_unknown_daemon_option_is_refused_with_the_engines_own_reason(host, load):
+    before = snapshot(host)
+    refused("site.yml", "-e", daemon_options(**{"no-such-option": True}),
+            says="the following directives don't match any configuration option: no-such-option")
+    assert snapshot(host) == before
+
+
+def test_a_good_engine_change_on_a_running_swarm_is_left_to_upgrade_yml(host, load):
+    before = snapshot(host)
+    run = refused("site.yml", "-e", daemon_options(**{"max-concurrent-downloads": 4}),
+                  says="engine change pending on 5 swarm nodes (manager1: /etc/docker/daemon.json;")
+    assert "apply it with playbooks/upgrade.yml, which drains and restarts one engine at a time" in run.stdout
+    assert not [line for line in run.stdout.splitlines() if "changed=" in line and "changed=0" not in line]
+    assert snapshot(host) == before
+
+
+def test_a_restart_owed_since_daemon_json_changed_is_not_forgotten(host, load):
+    # A daemon.json newer than the running engine: a run wrote it and stopped before its restart.
+    on("worker1", "touch", "/etc/docker/daemon.json")
+    try:
+        refused("site.yml", says="engine change pending on 1 swarm node (worker1: restart (daemon.json changed since "
+                                 "the engine started)); apply it with playbooks/upgrade.yml")
+    finally:
+        on("worker1", "touch", "-d", "1 day ago", "/etc/docker/daemon.json")
+
+
+def test_a_new_manager_run_alone_joins_the_existing_swarm(host, load):
+    cluster = host.check_output("docker info --format '{{.Swarm.Cluster.ID}}'")
+    lab = ["up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--workers=2",
+           f"--inventory={drill.INVENTORY / 'hosts.yml'}"]
+    subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=4"], check=True, capture_output=True)
+    drill.play("site.yml", "--limit", "manager4", "-e", "swarm_allow_any_manager_count=true")
+    assert on("manager4", "docker", "info", "--format", "{{.Swarm.Cluster.ID}}") == cluster  # never a second swarm
+    assert drill.nodes(host)["manager4"]["Spec"]["Role"] == "manager"
+    drill.play("remove-node.yml", "-e", "node=manager4", "-e", "flotilla_confirm=yes")
+    subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=3"], check=True, capture_output=True)
+    drill.wait(lambda: set(drill.nodes(host)) == set(HOSTS) and drill.healthy(host), 120, "back to 3 + 2")
+
+
+def test_a_locked_manager_is_unlocked_with_the_key_and_never_made_to_leave(host, load):
+    host.check_output("docker swarm update --autolock=true")
+    key = host.check_output("docker swarm unlock-key --quiet").strip()
+    try:
+        on("manager3", "systemctl", "restart", "docker")
+        drill.wait(lambda: on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "locked",
+                   60, "manager3 locked")
+        before = snapshot(host)
+        for extra in ((), ("-e", "swarm_repair_nodes=true")):
+            refused("site.yml", *extra, says="manager3: its engine is locked (autolock is on and the engine restarted)")
+            assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "locked"
+            assert snapshot(host)["nodes"] == before["nodes"]
+        # With the key (and every log line shown) the manager is unlocked; the key is never printed.
+        run = drill.play("site.yml", "-vvv", "-e", f"swarm_unlock_key={key}")
+        assert key not in run.stdout
+        assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
+        drill.wait(lambda: drill.healthy(host), 120, "healthy with manager3 unlocked")
+        # A backup with a wrong key would not restore: refused before any engine stops.
+        engines = snapshot(host)["engines"]
+        refused("backup.yml", "-e", "swarm_unlock_key=SWMKEY-1-wrong",
+                says="not backing up: swarm_unlock_key is not this swarm's unlock key")
+        assert snapshot(host)["engines"] == engines
+    finally:
+        host.run("docker swarm update --autolock=false")
+
+
+def test_a_run_is_refused_while_another_holds_the_cluster_lock(host, load):
+    # Another controller's run holds the lock (made here as roles/swarm/library/swarm_lock.py does).
+    now = int(time.time())
+    labels = {"run": "elsewhere-4242-1", "user": "alice", "controller": "elsewhere", "pid": 4242,
+              "playbook": "upgrade.yml", "since": now, "expires": now + 3600}
+    host.check_output("echo held | docker config create " + " ".join(
+        f"--label io.flotilla.lock.{k}={v}" for k, v in labels.items()) + " flotilla-lock -")
+    try:
+        before = snapshot(host)
+        refused("site.yml", says="another Flotilla run holds the cluster lock: alice@elsewhere (ansible-playbook pid "
+                                 "4242, upgrade.yml)")
+        assert snapshot(host) == before
+    finally:
+        host.run("docker config rm flotilla-lock")
+
+
+def test_a_node_left_drained_by_an_aborted_upgrade_gets_its_availability_back(host, load):
+    host.check_output("docker node update --availability drain worker2")  # as a failed upgrade.yml leaves it
+    run = drill.play("upgrade.yml")
+    assert "worker2: engine packages and daemon.json as wanted; not touched" in run.stdout
+    assert drill.nodes(host)["worker2"]["Spec"]["Availability"] == "active"
+    assert not host.check_output("docker config ls --quiet --filter name=flotilla-lock")  # released at the end
+    assert set(drill.play("upgrade.yml").changed.values()) == {0}
+
+
+def test_a_confirmation_in_the_inventory_does_not_count(host, load, tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(drill.INVENTORY, inventory)
+    (inventory / "group_vars/all/confirm.yml").write_text("flotilla_confirm: 'yes'\n")
+    before = snapshot(host)
+    refused("reset.yml", "--limit", "worker2", says="flotilla_confirm from the inventory does not count",
+            inventory=inventory)
+    assert snapshot(host) == before
+
+
+def test_restore_refuses_a_limit_and_archives_that_fail_their_manifest(host, load, tmp_path):
+    archive = tmp_path / "swarm-x-20260101T000000Z.tar.gz"
+    archive.write_bytes(b"not a swarm backup")
+    before = snapshot(host)
+    refused("restore.yml", "--limit", "manager1", "-e", f"backup={archive}", says="--limit manager1 is in force")
+    refused("restore.yml", "-e", f"backup={archive}", says="the manifest backup.yml writes beside the archive, is missing")
+    Path(f"{archive}.json").write_text(json.dumps({"sha256": "0" * 64, "manager": "manager1"}))
+    refused("restore.yml", "-e", f"backup={archive}", says="does not match the sha256 in its manifest")
+    Path(f"{archive}.json").write_text(json.dumps({"sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}))
+    refused("restore.yml", "-e", f"backup={archive}", says="a restore rebuilds a swarm that is gone")
+    assert snapshot(host) == before
+
+
+# One service each: a deploy stops at the first service Swarm will not bring up.
+PROBES = {
+    "nowhere": ("""
+    image: flotilla/demo-web:1
+    deploy: {mode: global, placement: {constraints: ["node.labels.flotilla-nowhere == yes"]}}""",
+                "probe_nowhere: no node can run this global service (none is ready, active and matches "
+                "node.labels.flotilla-nowhere == yes); it runs nowhere"),
+    "unplaced": ("""
+    image: flotilla/demo-web:1
+    deploy: {placement: {constraints: ["node.labels.flotilla-nowhere == yes"]}}""",
+                 "probe_unplaced: Swarm cannot place task probe_unplaced.1 ("),
+    "missing": ("""
+    image: flotilla/no-such-image:1""", "No such image: flotilla/no-such-image:1"),
+    "finished": ("""
+    image: flotilla/demo-web:1
+    command: ["python3", "-c", "pass"]
+    deploy: {restart_policy: {condition: on-failure}}""", "probe_finished: slot 1 is empty: task probe_finished.1 ("),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROBES))
+def test_a_service_swarm_cannot_run_fails_the_deploy_with_swarms_reason(host, load, tmp_path, case):
+    service, reason = PROBES[case]
+    (tmp_path / "probe").mkdir()
+    (tmp_path / "probe/compose.yml").write_text(f"services:\n  {case}:{service}\n")
+    try:
+        run = refused("deploy.yml", "-e", f"stacks_dir={tmp_path}", "-e", "stack=probe", "-e", "stacks_unplaced_grace=5",
+                      says=reason)
+        assert "not converged after" not in run.stdout  # Swarm's reason, not the timeout
+    finally:
+        host.run("docker stack rm probe")
+        drill.wait(lambda: not host.check_output(
+            "docker service ls --quiet --filter label=com.docker.stack.namespace=probe"), 60, "probe removed")
+
+
+def test_the_demo_never_failed_a_request(host, load):
+    summary = load.summary()
+    drill.record("safety", requests=summary.total, failed=summary.failed, redispatched=summary.redispatched)
+    assert summary.total > 0 and summary.failed == 0, summary
+
+
+def test_a_node_that_rejoined_without_an_engine_restart_is_named_by_the_deploy(host):
+    # What reset.yml did before it restarted engines: leave, then join again on the same engine.
+    token = host.check_output("docker swarm join-token --quiet worker")
+    manager = drill.addresses()["manager1"]
+    on("worker2", "docker", "swarm", "leave", "--force")
+    on("worker2", "docker", "swarm", "join", "--token", token, f"{manager}:2377")
+    run = drill.play("site.yml", ok=False)  # removes worker2's old entry, then the deploy's check fails
+    assert run.returncode != 0
+    assert "service discovery is broken on" in run.stdout, run.stdout[-3000:]
+    assert "worker2" in [line for line in run.stdout.splitlines() if "service discovery is broken" in line][0]
+    on("worker2", "systemctl", "restart", "docker")
+    drill.play("site.yml")
+    drill.wait(lambda: drill.healthy(host), 180, "healthy after worker2's engine restarted")
