@@ -152,6 +152,7 @@ def test_a_run_is_refused_while_another_holds_the_cluster_lock(host, load):
     now = int(time.time())
     labels = {"run": "elsewhere-4242-1", "user": "alice", "controller": "elsewhere", "pid": 4242,
               "playbook": "upgrade.yml", "since": now, "expires": now + 3600}
+    host.run("docker config rm flotilla-lock")  # a refused run above left its own (taken over by the next)
     host.check_output("echo held | docker config create " + " ".join(
         f"--label io.flotilla.lock.{k}={v}" for k, v in labels.items()) + " flotilla-lock -")
     try:
@@ -236,16 +237,23 @@ def test_the_demo_never_failed_a_request(host, load):
     assert summary.total > 0 and summary.failed == 0, summary
 
 
-def test_a_node_that_rejoined_without_an_engine_restart_is_named_by_the_deploy(host):
-    # What reset.yml did before it restarted engines: leave, then join again on the same engine.
-    token = host.check_output("docker swarm join-token --quiet worker")
-    manager = drill.addresses()["manager1"]
-    on("worker2", "docker", "swarm", "leave", "--force")
-    on("worker2", "docker", "swarm", "join", "--token", token, f"{manager}:2377")
-    run = drill.play("site.yml", ok=False)  # removes worker2's old entry, then the deploy's check fails
-    assert run.returncode != 0
-    assert "service discovery is broken on" in run.stdout, run.stdout[-3000:]
-    assert "worker2" in [line for line in run.stdout.splitlines() if "service discovery is broken" in line][0]
+def test_a_node_whose_service_discovery_is_broken_is_named_by_the_deploy(host):
+    # Gossip (7946) cut on worker2: its engine no longer tells the others where its tasks are, nor
+    # learns theirs, as when an engine rejoins a swarm without a restart. New web tasks then
+    # resolve on some nodes only; the deploy must not call that converged.
+    rules = [(chain, proto) for chain in ("INPUT", "OUTPUT") for proto in ("tcp", "udp")]
+    for chain, proto in rules:
+        on("worker2", "iptables", "-I", chain, "-p", proto, "--dport", "7946", "-j", "DROP")
+    try:
+        host.check_output("docker service update --force --detach --quiet demo_web")
+        run = drill.play("deploy.yml", ok=False)
+        assert run.returncode != 0
+        broken = [line for line in run.stdout.splitlines() if "service discovery is broken on" in line]
+        assert broken and "worker2" in broken[0], run.stdout[-3000:]
+    finally:
+        for chain, proto in rules:
+            on("worker2", "iptables", "-D", chain, "-p", proto, "--dport", "7946", "-j", "DROP")
+    # What the message says to do: restart that engine. Then the deploy passes.
     on("worker2", "systemctl", "restart", "docker")
-    drill.play("site.yml")
+    drill.play("deploy.yml")
     drill.wait(lambda: drill.healthy(host), 180, "healthy after worker2's engine restarted")
