@@ -80,11 +80,17 @@ def test_unit_flags_come_from_systemds_execstart_without_environment_references(
     assert ds.unit_flags("") == []
 
 
-def test_a_daemon_json_newer_than_the_engine_is_a_restart_owed():
-    assert ds.restart_pending(1000.0, 900.0)
-    assert not ds.restart_pending(900.0, 1000.0)
-    assert not ds.restart_pending(1000.5, 1000.0)  # within the clock slack
-    assert not ds.restart_pending(1000.0, None)     # the engine does not run
+def test_settings_other_than_the_engine_started_with_are_a_restart_owed():
+    applied = ds.settings_hash(WANTED)
+    assert not ds.restart_pending({"log-opts": WANTED["log-opts"], "log-driver": "json-file"}, applied, 2000.0, 900.0)
+    assert ds.restart_pending({**WANTED, "debug": True}, applied, 800.0, 900.0)  # a hand edit, even an old one
+
+
+def test_without_a_record_a_daemon_json_newer_than_the_engine_is_a_restart_owed():
+    assert ds.restart_pending(WANTED, "", 1000.0, 900.0)
+    assert not ds.restart_pending(WANTED, "", 900.0, 1000.0)
+    assert not ds.restart_pending(WANTED, "", 1000.5, 1000.0)  # within the clock slack
+    assert not ds.restart_pending(WANTED, "", 1000.0, None)     # the engine does not run
 
 
 class TestRefusals:
@@ -149,7 +155,7 @@ def test_pending_lists_package_moves_removals_the_file_and_an_owed_restart():
     ]
     ce = state(packages={"docker-ce": "5:28.5.1"}, restart=True)
     assert de.docker_engine_pending("", False, ce, ["docker-ce", "docker-ce-cli"]) == [
-        "remove docker-ce", "restart (daemon.json changed since the engine started)"]
+        "remove docker-ce", "restart (the engine does not run the settings of daemon.json yet)"]
     assert de.docker_engine_pending("", True, ce, []) == ["/etc/docker/daemon.json"]
     new = "Inst python3-docker (7.1.0-1 Debian:13.2/stable [all])\n"
     assert de.docker_engine_pending(new, False, state(), []) == [
@@ -162,3 +168,7 @@ def test_blocked_names_each_swarm_node_with_its_changes():
              {"inventory_hostname": "worker9"},
              {"inventory_hostname": "worker1", "docker_engine_pending": []}]
     assert de.docker_engine_blocked(hosts) == ["manager1: /etc/docker/daemon.json"]
+
+
+def test_the_recorded_hash_is_the_one_the_probe_compares():
+    assert de.docker_engine_settings_hash(WANTED) == ds.settings_hash(dict(reversed(list(WANTED.items()))))

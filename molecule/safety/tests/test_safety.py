@@ -10,6 +10,7 @@ file order; the last one breaks a node's service discovery on purpose, without l
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -98,14 +99,30 @@ def test_a_good_engine_change_on_a_running_swarm_is_left_to_upgrade_yml(host, lo
     assert snapshot(host) == before
 
 
-def test_a_restart_owed_since_daemon_json_changed_is_not_forgotten(host, load):
-    # A daemon.json newer than the running engine: a run wrote it and stopped before its restart.
-    on("worker1", "touch", "/etc/docker/daemon.json")
+def test_a_hand_edit_is_named_and_the_restart_it_owes_is_not_forgotten(host, load):
+    # A setting added by hand (and not applied): the file is newer than the running engine, as when
+    # a run wrote it and stopped before its restart. Nothing may restart it behind the admin's back.
+    original = on("worker1", "base64", "-w0", "/etc/docker/daemon.json")
+    edited = json.dumps({**json.loads(base64.b64decode(original)), "debug": True})
+    on("worker1", "sh", "-c", f"printf '%s' '{edited}' > /etc/docker/daemon.json")
     try:
-        refused("site.yml", says="engine change pending on 1 swarm node (worker1: restart (daemon.json changed since "
-                                 "the engine started)); apply it with playbooks/upgrade.yml")
+        run = refused("site.yml", says="engine change pending on 1 swarm node (worker1: /etc/docker/daemon.json); "
+                                       "apply it with playbooks/upgrade.yml")
+        assert ("worker1: /etc/docker/daemon.json has settings the inventory does not manage: debug=true; writing the "
+                "file drops them") in " ".join(run.stdout.split())
+        assert on("worker1", "docker", "info", "--format", "{{.Debug}}") == "false"  # not restarted
     finally:
-        on("worker1", "touch", "-d", "1 day ago", "/etc/docker/daemon.json")
+        on("worker1", "sh", "-c", f"echo {original} | base64 -d > /etc/docker/daemon.json")
+    # As it was: nothing owed, nothing to write.
+    assert set(drill.play("bootstrap.yml").changed.values()) == {0}
+    # The file as wanted, but the engine not restarted since it was written (the run stopped): owed.
+    applied = on("worker1", "cat", "/var/lib/flotilla/daemon.json.applied")
+    on("worker1", "sh", "-c", "echo 0 > /var/lib/flotilla/daemon.json.applied")
+    try:
+        refused("site.yml", says="engine change pending on 1 swarm node (worker1: restart (the engine does not run "
+                                 "the settings of daemon.json yet))")
+    finally:
+        on("worker1", "sh", "-c", f"echo {applied} > /var/lib/flotilla/daemon.json.applied")
 
 
 def test_a_new_manager_run_alone_joins_the_existing_swarm(host, load):

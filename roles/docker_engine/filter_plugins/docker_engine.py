@@ -7,6 +7,7 @@ docker_engine_state module: installed ``packages``, the current ``daemon_json``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -95,8 +96,14 @@ def docker_engine_pending(
     if config_changed:
         lines.append("/etc/docker/daemon.json")
     elif (state or {}).get("restart_pending"):
-        lines.append("restart (daemon.json changed since the engine started)")
+        lines.append("restart (the engine does not run the settings of daemon.json yet)")
     return lines
+
+
+def docker_engine_settings_hash(settings: dict[str, Any]) -> str:
+    """The hash recorded for the settings the engine runs (library/docker_engine_state.py reads it):
+    sha256 of the JSON with sorted keys and no spaces, so layout and key order do not count."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def docker_engine_blocked(hosts: list[Any]) -> list[str]:
@@ -117,4 +124,5 @@ class FilterModule:
             "docker_engine_refusals": docker_engine_refusals,
             "docker_engine_pending": docker_engine_pending,
             "docker_engine_blocked": docker_engine_blocked,
+            "docker_engine_settings_hash": docker_engine_settings_hash,
         }

@@ -11,9 +11,11 @@ module: docker_engine_state
 short_description: Read a host's Docker Engine packages, daemon.json and running engine; check a daemon.json
 description:
   - Reads the installed versions of the given packages, the current C(/etc/docker/daemon.json)
-    (settings and modification time), the running engine's C(/info) over its unix socket, and
-    when systemd last started the engine, so that a daemon.json written after that start is a
-    restart still pending.
+    (settings and modification time), the running engine's C(/info) over its unix socket, when
+    systemd last started the engine, and the settings the role last saw the engine run with
+    (O(applied_path), a hash the role writes after the engine started with them): settings that
+    differ from those are a restart still owed (a run that stopped before its restart, or a hand
+    edit). Without that record, a daemon.json written after the engine started counts as one.
   - With O(config), checks that daemon.json content before anything writes it. Engines 23.0 and
     newer check it themselves (C(dockerd --validate), with the flags of the engine's systemd unit,
     so that a setting that the unit also passes as a flag is caught); older engines get this
@@ -38,6 +40,10 @@ options:
     type: path
     default: /var/run/docker.sock
     description: The engine's API socket.
+  applied_path:
+    type: path
+    default: /var/lib/flotilla/daemon.json.applied
+    description: Where the role records the hash of the settings the running engine started with.
 author: Flotilla
 """
 
@@ -47,7 +53,8 @@ packages:
   returned: always
   type: dict
 daemon_json:
-  description: C(exists), C(settings) (the parsed content, or null when unreadable), C(error), C(mtime).
+  description: C(exists), C(settings) (the parsed content, or null when unreadable), C(error), C(mtime),
+    C(applied) (the recorded hash of the settings the engine runs, or empty).
   returned: always
   type: dict
 engine:
@@ -176,8 +183,19 @@ def unit_flags(exec_start: str) -> list[str]:
     return [w for w in words[1:] if not w.startswith("$")]
 
 
-def restart_pending(mtime: float | None, started: float | None) -> bool:
-    """daemon.json was written after the running engine started (a second of clock slack)."""
+def settings_hash(settings: dict | None) -> str:
+    """The hash the role records for daemon.json settings (key order and layout do not count)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def restart_pending(settings: dict | None, applied: str, mtime: float | None, started: float | None) -> bool:
+    """The running engine does not run daemon.json's settings: they differ from the ones recorded
+    when it started; with no record, the file was written after the engine started (a second of
+    clock slack). A file only laid out anew is no change."""
+    if applied:
+        return settings_hash(settings) != applied
     return bool(mtime and started and mtime > started + 1)
 
 
@@ -255,6 +273,14 @@ def _packages(names: list[str]) -> dict[str, str]:
     return found
 
 
+def _applied(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
 def _daemon_json(path: str) -> dict:
     if not os.path.exists(path):
         return {"exists": False, "settings": {}, "error": "", "mtime": None}
@@ -301,6 +327,7 @@ def main() -> None:
             "config": {"type": "dict"},
             "config_path": {"type": "path", "default": "/etc/docker/daemon.json"},
             "docker_socket": {"type": "path", "default": "/var/run/docker.sock"},
+            "applied_path": {"type": "path", "default": "/var/lib/flotilla/daemon.json.applied"},
         },
         supports_check_mode=True,
     )
@@ -309,6 +336,7 @@ def main() -> None:
     show = _systemd("ActiveState", "ActiveEnterTimestampMonotonic", "ExecStart")
     engine["started"] = _started(show)
     daemon_json = _daemon_json(params["config_path"])
+    daemon_json["applied"] = _applied(params["applied_path"])
     root = engine.get("root_dir") or (daemon_json.get("settings") or {}).get("data-root") or "/var/lib/docker"
     engine["swarm_on_disk"] = os.path.exists(os.path.join(root, "swarm", "state.json"))
     validation = {"checked_by": "", "problems": []}
@@ -320,7 +348,8 @@ def main() -> None:
         packages=_packages(params["packages"]),
         daemon_json=daemon_json,
         engine=engine,
-        restart_pending=engine["present"] and restart_pending(daemon_json["mtime"], engine["started"]),
+        restart_pending=engine["present"] and restart_pending(
+            daemon_json["settings"], daemon_json["applied"], daemon_json["mtime"], engine["started"]),
         validation=validation,
     )
 
