@@ -61,7 +61,7 @@ unit: setup ## pytest: unit tests of the Python code
 
 molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
 	@rc=0; for s in $(SCENARIOS); do \
-	  echo "== molecule test -s $$s"; \
+	  echo "== molecule test -s $$s ($$(date -u +%T))"; \
 	  case " $(ON_DEFAULT) " in \
 	    *" $$s "*) keep=--destroy=never;; \
 	    *) keep=; [ $$s = default ] || $(BIN)/flotilla lab down --name molecule-default >/dev/null || rc=1;; \

@@ -187,7 +187,6 @@ def test_a_node_left_drained_by_an_aborted_upgrade_gets_its_availability_back(ho
     assert "worker2: engine packages and daemon.json as wanted; not touched" in run.stdout
     assert drill.nodes(host)["worker2"]["Spec"]["Availability"] == "active"
     assert not host.check_output("docker config ls --quiet --filter name=flotilla-lock")  # released at the end
-    assert set(drill.play("upgrade.yml").changed.values()) == {0}
 
 
 def test_a_confirmation_in_the_inventory_does_not_count(host, load, tmp_path):
