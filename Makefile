@@ -51,8 +51,10 @@ define stage
 	@if $(2); then echo passed > $(REPORTS)/$(1).stage; else echo failed > $(REPORTS)/$(1).stage; exit 1; fi
 endef
 
-lint: setup ## yamllint and ansible-lint (production profile)
+lint: setup ## yamllint, ruff, mypy (strict, src/flotilla) and ansible-lint (production profile)
 	$(call stage,yamllint,$(BIN)/yamllint --strict .)
+	$(call stage,ruff,$(BIN)/ruff check .)
+	$(call stage,mypy,$(BIN)/mypy src/flotilla)
 	$(call stage,ansible-lint,$(BIN)/ansible-lint --nocolor -q)
 
 unit: setup ## pytest: unit tests of the Python code
@@ -85,4 +87,4 @@ bench-rolling-update: setup ## Benchmark (not a test): failed requests under loa
 
 clean: ## Remove the lab and the Python environment (cached images and apt downloads stay)
 	-$(BIN)/flotilla lab down
-	rm -rf $(VENV) $(REPORTS) .pytest_cache
+	rm -rf $(VENV) $(REPORTS) .pytest_cache .ruff_cache .mypy_cache

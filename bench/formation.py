@@ -129,7 +129,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="3+2,10+5", help="comma-separated MANAGERS+WORKERS")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
-    parser.add_argument("--reuse", action="store_true", help="keep the bench lab's nodes (engine installed) instead of starting fresh")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the bench lab's nodes (engine installed) instead of starting fresh"
+    )
     args = parser.parse_args()
     sizes = [tuple(int(x) for x in size.split("+")) for size in args.sizes.split(",")]
     OUT.mkdir(parents=True, exist_ok=True)

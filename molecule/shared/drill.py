@@ -99,7 +99,8 @@ def wait(check: Callable[[], object], timeout: float, what: str, every: float = 
 def nodes(host) -> dict[str, dict]:
     """The swarm's nodes by hostname, as `docker node inspect` on ``host`` shows them."""
     ids = host.check_output("docker node ls --quiet").split()
-    return {n["Description"]["Hostname"]: n for n in json.loads(host.check_output("docker node inspect " + " ".join(ids)))}
+    inspected = json.loads(host.check_output("docker node inspect " + " ".join(ids)))
+    return {n["Description"]["Hostname"]: n for n in inspected}
 
 
 def replicas(host) -> dict[str, str]:
@@ -114,7 +115,9 @@ def problems(host) -> list[str]:
     on every node."""
     current = nodes(host)
     managers = {name: n for name, n in current.items() if n["Spec"]["Role"] == "manager"}
-    found = [f"nodes {sorted(current)} are not the inventory's {sorted(addresses())}"] if set(current) != set(addresses()) else []
+    found = []
+    if set(current) != set(addresses()):
+        found.append(f"nodes {sorted(current)} are not the inventory's {sorted(addresses())}")
     found += [f"{name} is {n['Status']['State']}" for name, n in current.items() if n["Status"]["State"] != "ready"]
     found += [f"manager {name} is {n['ManagerStatus']['Reachability']}" for name, n in managers.items()
               if n["ManagerStatus"]["Reachability"] != "reachable"]  # fmt: skip

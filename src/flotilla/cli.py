@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from docker.errors import DockerException
 
 from flotilla.lab import plan
 from flotilla.lab.plan import LabError
+
+if TYPE_CHECKING:  # flotilla.lab.lab is imported where it is used, not when the CLI starts
+    from flotilla.lab.lab import Lab, Paths
 
 
 def _logger(stream: TextIO) -> Callable[[str], None]:
@@ -40,7 +43,7 @@ def project_root() -> Path:
     return here
 
 
-def _paths(name: str, inventory: str | None, fingerprint: str) -> "Paths":
+def _paths(name: str, inventory: str | None, fingerprint: str) -> Paths:
     from flotilla.lab.lab import Paths
 
     root = project_root()
@@ -152,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(lab: "Lab") -> bool:
+def _print_status(lab: Lab) -> bool:
     """Print the lab's nodes, the swarm's nodes and services, and the URLs; False when a URL
     does not answer."""
     rows = lab.status()
@@ -180,7 +183,7 @@ def _print_status(lab: "Lab") -> bool:
     return _print_services(lab, [r.ip for r in rows if r.running and r.ip])
 
 
-def _print_services(lab: "Lab", ips: list[str]) -> bool:
+def _print_services(lab: Lab, ips: list[str]) -> bool:
     """The swarm's services, then every node's URL for each published port, each fetched once.
     Returns False when a URL does not answer."""
     from flotilla.lab.swarm_table import format_services, published_ports

@@ -93,6 +93,8 @@ _NOT_SERVING = ("ConnectionRefusedError", "ConnectionResetError", "RemoteDisconn
 
 def _get(url: str, timeout: float) -> tuple[bool, str]:
     parts = urlsplit(url)
+    if not parts.hostname:
+        return False, "no host in the URL"
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
         conn.request("GET", parts.path or "/")

@@ -1,8 +1,8 @@
 """Summary of a `make test` run: junit reports plus stage results, ending in `N passed, N failed`.
 
 Each pytest run (unit tests, each scenario's testinfra checks) writes a junit XML file into the
-report directory; each other check (yamllint, ansible-lint, each molecule scenario's whole
-sequence) writes `<name>.stage` holding `passed` or `failed`.
+report directory; each other check (yamllint, ruff, mypy, ansible-lint, each molecule scenario's
+whole sequence) writes `<name>.stage` holding `passed` or `failed`.
 """
 
 from __future__ import annotations

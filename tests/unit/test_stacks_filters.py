@@ -135,7 +135,8 @@ def test_replicated_service_converges_when_all_replicas_run_the_current_image():
     # one replica still on the old image: not there yet
     assert converge([svc], [task("app_web", "web:2"), task("app_web", "web:1", slot=2)])["state"] == "updating"
     # one replica starting (healthcheck not passed yet)
-    assert converge([svc], [task("app_web", "web:2"), task("app_web", "web:2", state="starting", slot=2)])["state"] == "updating"
+    starting = task("app_web", "web:2", state="starting", slot=2)
+    assert converge([svc], [task("app_web", "web:2"), starting])["state"] == "updating"
 
 
 def test_global_service_wants_every_ready_active_node_matching_its_constraints():
@@ -252,7 +253,9 @@ def test_a_missing_image_fixed_since_is_history():
     assert converge_at([svc], [old, new])["state"] == "converged"
 
 
-@pytest.mark.parametrize(("created", "state"), [("2026-01-01T00:09:45Z", "updating"), ("2026-01-01T00:09:29Z", "failed")])
+@pytest.mark.parametrize(
+    ("created", "state"), [("2026-01-01T00:09:45Z", "updating"), ("2026-01-01T00:09:29Z", "failed")]
+)
 def test_an_unplaced_task_fails_after_the_grace(created, state):
     svc = service("app_web", "web:1", replicas=1, constraints=["node.labels.gpu == yes"])
     pending = task("app_web", "web:1", state="pending", node_id="",

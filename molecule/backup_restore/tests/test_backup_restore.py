@@ -21,7 +21,9 @@ def holdings(host) -> dict:
 
     return {
         "services": sorted(host.check_output("docker service ls --format '{{.Name}}'").split()),
-        "configs": {c["Spec"]["Name"]: hashlib.sha256(c["Spec"]["Data"].encode()).hexdigest() for c in inspect("config")},
+        "configs": {
+            c["Spec"]["Name"]: hashlib.sha256(c["Spec"]["Data"].encode()).hexdigest() for c in inspect("config")
+        },
         "secrets": {s["Spec"]["Name"]: s["ID"] for s in inspect("secret")},
     }
 

@@ -124,7 +124,8 @@ def test_demo_answers_through_the_proxy_on_this_node(host, wanted):
     seen = set()
     for _ in range(6):
         answer = json.loads(host.check_output(
-            "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/', timeout=5).read().decode())\""
+            "python3 -c \"import urllib.request; "
+            "print(urllib.request.urlopen('http://127.0.0.1:8080/', timeout=5).read().decode())\""
         ))
         assert answer["version"] == "1"
         assert answer["token_loaded"] is True  # the secret reached the task

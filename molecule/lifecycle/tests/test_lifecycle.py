@@ -81,7 +81,8 @@ def lab(*args: str) -> None:
 
 def nodes(host) -> dict[str, dict]:
     ids = host.check_output("docker node ls --quiet").split()
-    return {n["Description"]["Hostname"]: n for n in json.loads(host.check_output("docker node inspect " + " ".join(ids)))}
+    inspected = json.loads(host.check_output("docker node inspect " + " ".join(ids)))
+    return {n["Description"]["Hostname"]: n for n in inspected}
 
 
 def assert_healthy(host, managers: set[str], workers: set[str]) -> dict[str, dict]:

@@ -51,4 +51,8 @@ class FilterModule:
     """Ansible entry point."""
 
     def filters(self) -> dict[str, Any]:
-        return {"images_absent": images_absent, "images_missing": images_missing, "images_archive_name": images_archive_name}
+        return {
+            "images_absent": images_absent,
+            "images_missing": images_missing,
+            "images_archive_name": images_archive_name,
+        }

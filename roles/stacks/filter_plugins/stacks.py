@@ -21,10 +21,12 @@ from typing import Any
 import yaml
 
 try:
-    from flotilla.placement import constraints as _constraints, global_wanted
+    from flotilla.placement import constraints as _constraints
+    from flotilla.placement import global_wanted
 except ImportError:  # a checkout used without `make setup`: the package is in src/
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
-    from flotilla.placement import constraints as _constraints, global_wanted
+    from flotilla.placement import constraints as _constraints
+    from flotilla.placement import global_wanted
 
 LABEL_STACK = "io.flotilla.stack"
 LABEL_KEY = "io.flotilla.key"
@@ -266,7 +268,8 @@ def _service_state(
         iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
         current = [t for t in own if (t.get("JobIteration") or {}).get("Index") == iteration]
         if "ReplicatedJob" in mode:
-            wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or mode["ReplicatedJob"].get("MaxConcurrent") or 1)
+            job = mode["ReplicatedJob"]
+            wanted = int(job.get("TotalCompletions") or job.get("MaxConcurrent") or 1)
         else:
             wanted = global_wanted(service, nodes)
         done = sum(1 for t in current if (t.get("Status") or {}).get("State") == "complete")
@@ -276,7 +279,8 @@ def _service_state(
         if done >= wanted:
             result["state"] = "converged"
         elif not active and any((t.get("Status") or {}).get("State") in ("failed", "rejected") for t in current):
-            result.update(state="failed", message=f"{name}: the job failed ({_last_error(current, hostnames, None, name)})")
+            error = _last_error(current, hostnames, None, name)
+            result.update(state="failed", message=f"{name}: the job failed ({error})")
         else:
             result["state"] = "updating"
         return result
@@ -477,7 +481,8 @@ def stacks_discovery_problems(probe: dict[str, Any], result: dict[str, Any]) -> 
         extra = sorted(got - set(addrs))
         missed = ", ".join(f"{a} (a task on {where.get(a, '?')})" for a in missing)
         problems.append(f"{dns} {here} " + "; ".join(
-            ([f"misses {missed}"] if missing else []) + ([f"still answers {', '.join(extra)} (no running task)"] if extra else [])
+            ([f"misses {missed}"] if missing else [])
+            + ([f"still answers {', '.join(extra)} (no running task)"] if extra else [])
         ))
     return problems
 

@@ -95,7 +95,7 @@ def swarm_bootstrap(
     result.update(host=first, init=True)
     if not first:
         result["refusal"] = (
-            f"no host of the manager group answered and none is a swarm manager; bring a manager back "
+            "no host of the manager group answered and none is a swarm manager; bring a manager back "
             "(or run playbooks/recover.yml)"
         )
     elif locked:
@@ -254,7 +254,8 @@ def swarm_recover_plan(
         result["refusal"] = (
             f"not recovering: the swarm has quorum (leader {health['leader']}, {health['reachable']} of "
             f"{health['managers']} managers reachable); recover.yml forces a new cluster only after a majority "
-            "of managers is lost. Bring lost nodes back with site.yml, or set swarm_recover_force=true to force it anyway"
+            "of managers is lost. Bring lost nodes back with site.yml, "
+            "or set swarm_recover_force=true to force it anyway"
         )
     elif failed:
         result["refusal"] = (

@@ -268,7 +268,7 @@ def _serve(sock: socket.socket, proto: str, stop: threading.Event) -> None:
                 data, peer = sock.recvfrom(512)
                 if data == PROBE_PAYLOAD:
                     sock.sendto(data, peer)
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             continue
     sock.close()
 
@@ -308,7 +308,7 @@ def probe(addr: str, port: int, proto: str, deadline: float) -> bool:
                 sock.send(PROBE_PAYLOAD)
                 if sock.recv(512) == PROBE_PAYLOAD:
                     return True
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             pass
         time.sleep(0.1)
     return False

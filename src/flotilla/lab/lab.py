@@ -12,11 +12,11 @@ import os
 import subprocess
 import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import docker
 import yaml
@@ -98,7 +98,7 @@ class Lab:
     @staticmethod
     def _subnet_of(network: docker.models.networks.Network) -> str:
         configs = (network.attrs.get("IPAM") or {}).get("Config") or [{}]
-        return configs[0].get("Subnet", "")
+        return str(configs[0].get("Subnet", ""))
 
     def _current_spec(self, managers: int | None, workers: int | None, subnet: str | None) -> LabSpec:
         """The wanted shape: flags win; otherwise keep what exists; otherwise the defaults."""
@@ -208,7 +208,9 @@ class Lab:
         return self.client.networks.create(
             spec.network_name,
             driver="bridge",
-            ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(spec.subnet), gateway=gateway)]),
+            ipam=docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=str(spec.subnet), gateway=gateway)]
+            ),
             labels={plan.LABEL_LAB: self.name},
         )
 
@@ -368,7 +370,8 @@ class Lab:
             name, container = item
             ip = ""
             if network is not None:
-                ip = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network.name, {}).get("IPAddress", "")
+                networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+                ip = networks.get(network.name, {}).get("IPAddress", "")
             running = container.status == "running"
             engine, ssh = "-", False
             if running:
@@ -391,10 +394,10 @@ class Lab:
                     return answer
         return None
 
-    def swarm_nodes(self) -> list[dict] | None:
+    def swarm_nodes(self) -> list[dict[str, Any]] | None:
         """`docker node inspect` of every node, asked of the first running manager."""
 
-        def ask(container: Container) -> list[dict] | None:
+        def ask(container: Container) -> list[dict[str, Any]] | None:
             code, ids = self._exec(container, "docker", "node", "ls", "--quiet")
             if code != 0 or not ids:
                 return None
@@ -403,11 +406,11 @@ class Lab:
 
         return self._on_a_manager(ask)
 
-    def swarm_services(self) -> tuple[list[dict], list[dict]] | None:
+    def swarm_services(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
         """`docker service ls` rows and `docker service inspect` objects, asked of the first
         running manager."""
 
-        def ask(container: Container) -> tuple[list[dict], list[dict]] | None:
+        def ask(container: Container) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
             code, out = self._exec(container, "docker", "service", "ls", "--format", "json")
             if code != 0:
                 return None
@@ -425,6 +428,8 @@ class Lab:
             known = ", ".join(sorted(containers, key=plan.node_sort_key)) or "none"
             raise LabError(f"no node {node_name!r} in lab {self.name!r} (nodes: {known})")
         network = self._network()
+        if network is None:
+            raise LabError(f"lab {self.name!r} has no network; run `flotilla lab up --name {self.name}`")
         ip = containers[node_name].attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         command = self._ssh_command(Node(node_name, "", ip), *argv)
         if os.isatty(0) and not argv:

@@ -9,6 +9,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 LABEL_LAB = "io.flotilla.lab"
 LABEL_NODE = "io.flotilla.node"
@@ -200,9 +201,9 @@ def parse_capbnd(status_text: str) -> int:
     raise LabError("cannot read CapBnd from /proc/self/status; is this a Linux host?")
 
 
-def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str) -> dict:
+def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str) -> dict[str, Any]:
     """The Ansible YAML inventory of a lab: groups swarm_managers and swarm_workers."""
-    groups: dict[str, dict] = {MANAGER_GROUP: {"hosts": {}}, WORKER_GROUP: {"hosts": {}}}
+    groups: dict[str, dict[str, Any]] = {MANAGER_GROUP: {"hosts": {}}, WORKER_GROUP: {"hosts": {}}}
     for node in sorted(nodes, key=lambda n: node_sort_key(n.name)):
         groups[node.group]["hosts"][node.name] = {"ansible_host": node.ip}
     return {
