@@ -50,7 +50,8 @@ def snapshot(host) -> dict:
     ids = host.check_output("docker service ls --quiet").split()
     services = json.loads(host.check_output("docker service inspect " + " ".join(ids)))
     return {
-        "nodes": {name: (n["ID"], n["Spec"]["Role"], n["Spec"]["Availability"]) for name, n in drill.nodes(host).items()},
+        "nodes": {name: (n["ID"], n["Spec"]["Role"], n["Spec"]["Availability"])
+                  for name, n in drill.nodes(host).items()},
         "services": {s["Spec"]["Name"]: s["Version"]["Index"] for s in services},
         "daemon.json": {name: hashlib.sha256(on(name, "cat", "/etc/docker/daemon.json").encode()).hexdigest()
                         for name in HOSTS},
@@ -72,6 +73,21 @@ def daemon_options(**more) -> str:
 
 def test_the_cluster_starts_healthy(host, load):
     assert drill.healthy(host), "the scenario starts from a healthy swarm"
+
+
+def test_check_mode_on_the_converged_cluster_has_nothing_to_do(host, load):
+    before = snapshot(host)
+    run = drill.play("site.yml", "--check")
+    assert run.changed and set(run.changed.values()) == {0}, run.changed
+    assert snapshot(host) == before
+
+
+def test_a_type_error_in_any_input_stops_the_run_before_the_first_host_is_touched(host, load):
+    run = refused("site.yml", "-e", "swarm_node_availability=drian",
+                  says="value of swarm_node_availability must be one of: active, pause, drain, got: drian")
+    assert "TASK [docker_engine" not in run.stdout and "Gathering Facts" not in run.stdout
+    refused("deploy.yml", "-e", "stacks_resolve_image=sometimes",
+            says="value of stacks_resolve_image must be one of: always, changed, never, got: sometimes")
 
 
 def test_a_typo_in_the_log_driver_is_refused_before_any_daemon_json_is_written(host, load):
@@ -204,7 +220,8 @@ def test_restore_refuses_a_limit_and_archives_that_fail_their_manifest(host, loa
     archive.write_bytes(b"not a swarm backup")
     before = snapshot(host)
     refused("restore.yml", "--limit", "manager1", "-e", f"backup={archive}", says="--limit manager1 is in force")
-    refused("restore.yml", "-e", f"backup={archive}", says="the manifest backup.yml writes beside the archive, is missing")
+    refused("restore.yml", "-e", f"backup={archive}",
+            says="the manifest backup.yml writes beside the archive, is missing")
     Path(f"{archive}.json").write_text(json.dumps({"sha256": "0" * 64, "manager": "manager1"}))
     refused("restore.yml", "-e", f"backup={archive}", says="does not match the sha256 in its manifest")
     Path(f"{archive}.json").write_text(json.dumps({"sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}))
@@ -238,8 +255,8 @@ def test_a_service_swarm_cannot_run_fails_the_deploy_with_swarms_reason(host, lo
     (tmp_path / "probe").mkdir()
     (tmp_path / "probe/compose.yml").write_text(f"services:\n  {case}:{service}\n")
     try:
-        run = refused("deploy.yml", "-e", f"stacks_dir={tmp_path}", "-e", "stack=probe", "-e", "stacks_unplaced_grace=5",
-                      says=reason)
+        run = refused("deploy.yml", "-e", f"stacks_dir={tmp_path}", "-e", "stack=probe",
+                      "-e", "stacks_unplaced_grace=5", says=reason)
         assert "not converged after" not in run.stdout  # Swarm's reason, not the timeout
     finally:
         host.run("docker stack rm probe")

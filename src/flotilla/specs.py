@@ -1,0 +1,158 @@
+"""The kit's roles as inputs: their entry points, the variables each reads, their argument specs.
+
+Ansible checks a role's argument specs only for the entry point in use, and only when that entry
+point starts: a bad type in an input of a later role would otherwise pass every earlier play,
+including ones that change hosts. `all_options` is what playbooks/validate.yml checks every input
+against before anything changes (through the lookup `flotilla_argument_specs`); the other
+functions are what tests/unit/test_specs.py holds the roles to (every entry point another file
+names has specs, each spec covers the variables its task files read, no input is dead).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLE_ACTIONS = ("include_role", "import_role")
+TASK_ACTIONS = ("include_tasks", "import_tasks")
+NESTED = ("block", "rescue", "always")
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """A role entry point another file runs: `include_role: {name: role, tasks_from: entry}`."""
+
+    role: str
+    entry: str
+    where: str  # file that names it, for messages
+
+
+def _action(task: dict[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        for key in (name, f"ansible.builtin.{name}"):
+            if key in task:
+                return task[key]
+    return None
+
+
+def walk(tasks: Any) -> Iterator[dict[str, Any]]:
+    """Every task of a task list, blocks included (depth first, in file order)."""
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        yield task
+        for key in NESTED:
+            yield from walk(task.get(key))
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def role_calls(path: Path) -> list[EntryPoint]:
+    """The entry points of roles a playbook or task file runs with tasks_from (main is implied otherwise)."""
+    data = _load(path) or []
+    plays = data if path.parent.name == "playbooks" else [{"tasks": data}]
+    calls = []
+    for play in plays:
+        if not isinstance(play, dict):
+            continue
+        for section in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+            for task in walk(play.get(section)):
+                args = _action(task, ROLE_ACTIONS)
+                if isinstance(args, dict) and "name" in args:
+                    calls.append(EntryPoint(args["name"], str(args.get("tasks_from", "main")), str(path)))
+    return calls
+
+
+def included_files(path: Path) -> list[str]:
+    """Task files of the same role a task file includes or imports (names as written)."""
+    names = []
+    for task in walk(_load(path)):
+        args = _action(task, TASK_ACTIONS)
+        name = args.get("file") if isinstance(args, dict) else args
+        if isinstance(name, str) and "{{" not in name:
+            names.append(name)
+    return names
+
+
+def task_closure(role_dir: Path, entry: str) -> list[Path]:
+    """The entry point's task file and every task file of the role it includes, transitively."""
+    seen: list[Path] = []
+    todo = [role_dir / "tasks" / f"{entry}.yml"]
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.append(path)
+        todo.extend(role_dir / "tasks" / name for name in included_files(path))
+    return seen
+
+
+def defaults(role_dir: Path) -> dict[str, Any]:
+    values: dict[str, Any] = _load(role_dir / "defaults" / "main.yml") or {}
+    return values
+
+
+def argument_specs(role_dir: Path) -> dict[str, Any]:
+    entries: dict[str, Any] = (_load(role_dir / "meta" / "argument_specs.yml") or {}).get("argument_specs", {})
+    return entries
+
+
+def variables_read(paths: list[Path], names: set[str]) -> set[str]:
+    """Which of `names` the files mention (as whole words)."""
+    found = set()
+    for path in paths:
+        text = path.read_text()
+        found |= {name for name in names if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text)}
+    return found
+
+
+def all_options(roles_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per role, the options of all its entry points in one spec (they share one set of defaults).
+
+    An option is defined once per role; entry points reuse its definition, so a clash is a bug
+    in the role's argument_specs.yml and is raised.
+    """
+    result: dict[str, dict[str, Any]] = {}
+    for role_dir in sorted(p for p in roles_dir.iterdir() if (p / "meta" / "argument_specs.yml").is_file()):
+        options: dict[str, Any] = {}
+        for entry, spec in argument_specs(role_dir).items():
+            for name, option in (spec.get("options") or {}).items():
+                if name in options and options[name] != option:
+                    raise ValueError(f"{role_dir.name}: option {name} of entry point {entry} differs from its "
+                                     "definition in another entry point; define it once")
+                options[name] = option
+        result[role_dir.name] = options
+    return result
+
+
+def type_only(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as validate_argument_spec checks inputs given in the inventory or with -e.
+
+    Top-level defaults are dropped (an input left out is the role default's business, and a default
+    such as "{{ playbook_dir }}/.." is not a value to check), and so is `required`; the options of
+    a dict or list of dicts are checked as written.
+    """
+    keep = ("type", "choices", "elements", "no_log", "options")
+    return {name: {key: value for key, value in option.items() if key in keep} for name, option in options.items()}
+
+
+def inputs(roles_dir: Path) -> dict[str, Any]:
+    """Every role's options in one spec, as validate_argument_spec checks the inventory and -e values.
+
+    Each variable belongs to one role (its name starts with the role's prefix); a variable that two
+    roles define differently is raised.
+    """
+    merged: dict[str, Any] = {}
+    for role, options in all_options(roles_dir).items():
+        for name, option in type_only(options).items():
+            if name in merged and merged[name] != option:
+                raise ValueError(f"option {name} of role {role} differs from another role's definition")
+            merged[name] = option
+    return merged

@@ -1,0 +1,144 @@
+"""The roles' inputs: every entry point has argument specs that cover what it reads; no input is dead.
+
+The first tests hold the kit's own roles and playbooks to that (read from the files, no cluster);
+the last ones test flotilla.specs itself on small roles written here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flotilla import specs
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = ROOT / "roles"
+PLAYBOOKS = ROOT / "playbooks"
+
+
+def callers() -> list[specs.EntryPoint]:
+    paths = sorted([*PLAYBOOKS.glob("*.yml"), *ROLES.glob("*/tasks/*.yml"), *ROLES.glob("*/handlers/*.yml")])
+    return [call for path in paths for call in specs.role_calls(path)]
+
+
+def entry_points() -> list[tuple[str, str]]:
+    roles = {path.parent.parent.name for path in ROLES.glob("*/tasks/main.yml")}
+    return sorted({(call.role, call.entry) for call in callers()} | {(role, "main") for role in roles})
+
+
+def test_the_kit_runs_roles_through_entry_points():
+    # The scan below must see the entry points the playbooks use, or the other tests prove nothing.
+    found = set(entry_points())
+    assert {("swarm", "preflight"), ("swarm", "backup"), ("docker_engine", "restart"), ("stacks", "validate")} <= found
+
+
+@pytest.mark.parametrize(("role", "entry"), entry_points())
+def test_every_entry_point_has_argument_specs_covering_what_it_reads(role, entry):
+    role_dir = ROLES / role
+    spec = specs.argument_specs(role_dir)
+    assert entry in spec, f"roles/{role}/meta/argument_specs.yml has no entry point {entry} (tasks_from: {entry})"
+    files = specs.task_closure(role_dir, entry)
+    assert files, f"roles/{role}/tasks/{entry}.yml is missing"
+    read = specs.variables_read(files, set(specs.defaults(role_dir)))
+    declared = set(spec[entry].get("options") or {})
+    assert read <= declared, f"{role}/{entry} reads {sorted(read - declared)} without declaring them"
+
+
+@pytest.mark.parametrize("role_dir", sorted(p for p in ROLES.iterdir() if (p / "defaults/main.yml").is_file()),
+                         ids=lambda p: p.name)
+def test_every_default_is_an_option_and_every_option_has_a_default(role_dir):
+    options = specs.all_options(ROLES)[role_dir.name]
+    assert set(options) == set(specs.defaults(role_dir))
+
+
+@pytest.mark.parametrize("role_dir", sorted(p for p in ROLES.iterdir() if (p / "defaults/main.yml").is_file()),
+                         ids=lambda p: p.name)
+def test_no_input_is_dead(role_dir):
+    # A documented variable that nothing reads misleads the admin who sets it.
+    names = set(specs.defaults(role_dir))
+    readers = [p for p in role_dir.rglob("*") if p.is_file() and p.parent.name not in ("defaults", "meta")
+               and p.suffix in (".yml", ".j2", ".py")] + sorted(PLAYBOOKS.rglob("*.yml"))
+    assert names - specs.variables_read(readers, names) == set()
+
+
+def test_an_option_means_the_same_in_every_entry_point_and_role():
+    merged = specs.inputs(ROLES)
+    assert merged["swarm_node_availability"] == {"type": "str", "choices": ["active", "pause", "drain"]}
+    assert merged["swarm_unlock_key"]["no_log"] is True
+    assert "default" not in merged["swarm_backup_dir"]  # "{{ playbook_dir }}/.." is the role's, not an input
+
+
+def test_every_playbook_that_changes_hosts_checks_the_inputs_first():
+    checked = {"inputs.yml", "validate.yml"}
+    for path in sorted(PLAYBOOKS.glob("*.yml")):
+        if path.name in ("inputs.yml", "reachable.yml", "release.yml"):
+            continue
+        first = next(p for p in yaml.safe_load(path.read_text())
+                     if "hosts" in p or "ansible.builtin.import_playbook" in p)
+        if path.name == "restore.yml":  # its first play checks that -e backup names a file, on the controller
+            first = yaml.safe_load(path.read_text())[1]
+        assert first.get("ansible.builtin.import_playbook") in checked, path.name
+    validate = yaml.safe_load((PLAYBOOKS / "validate.yml").read_text())
+    assert validate[0] == {"name": "Check every input's type and value",
+                           "ansible.builtin.import_playbook": "inputs.yml"}
+
+
+# flotilla.specs on roles written here
+
+
+def write(root: Path, files: dict[str, object]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    return root
+
+
+def test_role_calls_are_found_in_blocks_and_handlers(tmp_path):
+    playbook = write(tmp_path, {"playbooks/p.yml": [
+        {"hosts": "all", "tasks": [{"block": [{"ansible.builtin.include_role": {"name": "r", "tasks_from": "x"}}]}],
+         "handlers": [{"import_role": {"name": "r"}}]}]})
+    calls = specs.role_calls(playbook / "playbooks/p.yml")
+    assert [(c.role, c.entry) for c in calls] == [("r", "x"), ("r", "main")]
+
+
+def test_task_closure_follows_includes_of_the_role_transitively(tmp_path):
+    role = write(tmp_path / "r", {
+        "tasks/x.yml": [{"ansible.builtin.import_tasks": "y.yml"}],
+        "tasks/y.yml": [{"rescue": [{"include_tasks": {"file": "z.yml"}}]}, {"include_tasks": "{{ dyn }}.yml"}],
+        "tasks/z.yml": [{"ansible.builtin.include_tasks": "x.yml"}],  # a loop ends
+    })
+    assert [p.name for p in specs.task_closure(role, "x")] == ["x.yml", "y.yml", "z.yml"]
+
+
+def test_variables_read_match_whole_names_only(tmp_path):
+    path = write(tmp_path, {"t.yml": "msg: '{{ r_timeout_seconds }} {{ x.r_poll }} {{ r_mode }}'\n"}) / "t.yml"
+    assert specs.variables_read([path], {"r_timeout", "r_poll", "r_mode"}) == {"r_mode"}
+
+
+def test_a_variable_defined_two_ways_is_refused(tmp_path):
+    spec = {"argument_specs": {"main": {"options": {"r_a": {"type": "int", "default": 1}}},
+                               "x": {"options": {"r_a": {"type": "str", "default": "1"}}}}}
+    write(tmp_path, {"r/meta/argument_specs.yml": spec})
+    with pytest.raises(ValueError, match="option r_a of entry point x differs"):
+        specs.all_options(tmp_path)
+
+
+def test_inputs_keep_types_and_choices_only(tmp_path):
+    spec = {"argument_specs": {"main": {"options": {
+        "r_mode": {"type": "str", "choices": ["a", "b"], "default": "a", "required": True, "description": "d"},
+        "r_list": {"type": "list", "elements": "dict", "options": {"name": {"type": "str", "required": True}}},
+    }}}}
+    write(tmp_path, {"r/meta/argument_specs.yml": spec})
+    assert specs.inputs(tmp_path) == {
+        "r_mode": {"type": "str", "choices": ["a", "b"]},
+        "r_list": {"type": "list", "elements": "dict", "options": {"name": {"type": "str", "required": True}}},
+    }
+
+
+@pytest.mark.parametrize(("role", "entry"), [(r, e) for r, e in entry_points() if e != "main"])
+def test_every_entry_point_is_in_its_roles_readme(role, entry):
+    readme = (ROLES / role / "README.md").read_text()
+    assert f"`{entry}`" in readme, f"roles/{role}/README.md does not name its entry point `{entry}`"
