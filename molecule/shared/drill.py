@@ -1,7 +1,7 @@
-"""What the failure drills share (scenarios manager_loss, worker_loss, quorum_loss, backup_restore
-and upgrade; `stacks` uses it too): they run, in that order (see the Makefile), on the lab the
-`default` scenario converged, with its inventory, and drive the real playbooks from the
-controller as an admin would.
+"""What the scenarios' tests share: the drills (manager_loss, worker_loss, quorum_loss,
+backup_restore, upgrade), safety and stacks run, in the Makefile's order, on the lab the `default`
+scenario converged, with its inventory (lifecycle passes its own), and drive the real playbooks
+from the controller as an admin would.
 
 Each drill ends with the swarm healthy and the demo serving. The times they measure are benchmark
 figures, not assertions: `record` writes them to .reports/drills.json (docs/benchmarks.md).
@@ -67,10 +67,11 @@ def urls(without: tuple[str, ...] = ()) -> list[str]:
     return [f"http://{addr}:8080/" for name, addr in addresses().items() if name not in without]
 
 
-def container(name: str):
-    """The lab container of inventory host ``name``."""
+def container(name: str, inventory: Path | None = None):
+    """The lab container of inventory host ``name`` (of the drill inventory, or ``inventory``)."""
     # The lab keeps each lab's SSH key in .lab/<lab name>/, and names containers <lab name>-<host>.
-    key = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["vars"]["ansible_ssh_private_key_file"]
+    hosts = (inventory or INVENTORY) / "hosts.yml"
+    key = yaml.safe_load(hosts.read_text())["all"]["vars"]["ansible_ssh_private_key_file"]
     return docker.from_env().containers.get(f"{Path(key).parent.name}-{name}")
 
 

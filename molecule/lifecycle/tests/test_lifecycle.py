@@ -5,9 +5,6 @@ copy of the scenario inventory (the lab rewrites hosts.yml when it adds a node; 
 the edits). `host` is manager1, which stays a manager throughout and answers `docker node ...`.
 """
 
-import json
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import drill  # noqa: E402
 
 SCENARIO = Path(__file__).resolve().parents[1]
 PROJECT = SCENARIO.parents[1]
@@ -58,35 +58,22 @@ class Inventory:
         (self.root / "host_vars" / f"{name}.yml").write_text(yaml.safe_dump({"swarm_node_labels": labels}))
 
 
-def run(inventory: Inventory, playbook: str, *extra: str) -> subprocess.CompletedProcess:
-    """Run a playbook with no terminal (a prompt gets no answer)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(PROJECT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory.root), str(PROJECT / "playbooks" / playbook), *extra],
-        capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+def run(inventory: Inventory, playbook: str, *extra: str) -> drill.Run:
+    """Run a playbook against the edited inventory, with no terminal (a prompt gets no answer)."""
+    return drill.play(playbook, *extra, ok=False, inventory=inventory.root)
 
 
 def play(inventory: Inventory, playbook: str, *extra: str) -> dict[str, int]:
     """Run a playbook; fail the test with its output if it fails; return changed= per host."""
-    result = run(inventory, playbook, *extra)
-    assert result.returncode == 0, f"{playbook} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
-    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.M)
-    return {name: int(changed) for name, changed in recap}
+    return drill.play(playbook, *extra, inventory=inventory.root).changed
 
 
 def lab(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "flotilla", "lab", *args], check=True, capture_output=True, text=True)
 
 
-def nodes(host) -> dict[str, dict]:
-    ids = host.check_output("docker node ls --quiet").split()
-    inspected = json.loads(host.check_output("docker node inspect " + " ".join(ids)))
-    return {n["Description"]["Hostname"]: n for n in inspected}
-
-
 def assert_healthy(host, managers: set[str], workers: set[str]) -> dict[str, dict]:
-    current = nodes(host)
+    current = drill.nodes(host)
     assert set(current) == managers | workers
     assert {name for name, n in current.items() if n["Spec"]["Role"] == "manager"} == managers
     assert all(current[m]["ManagerStatus"]["Reachability"] == "reachable" for m in managers)
@@ -120,7 +107,7 @@ def test_change_labels_and_availability(host, inventory):
     inventory.labels("manager3", {})
     (inventory.root / "host_vars/manager2.yml").write_text("swarm_node_availability: drain\n")
     play(inventory, "swarm.yml")
-    current = nodes(host)
+    current = drill.nodes(host)
     assert current["worker2"]["Spec"]["Labels"] == {"tier": "app", "gpu": "true", "rack": "3"}
     assert current["manager3"]["Spec"]["Labels"] == {}
     assert current["manager2"]["Spec"]["Availability"] == "drain"
@@ -142,9 +129,7 @@ def test_add_a_node_changes_only_that_node(host, inventory):
 
 
 def test_remove_a_powered_off_node(host, inventory):
-    import docker
-
-    docker.from_env().containers.get(f"{LAB['name']}-worker3").stop(timeout=5)
+    drill.container("worker3", SCENARIO / "inventory").stop(timeout=5)
     play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "flotilla_confirm=yes")
     inventory.drop("worker3")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
@@ -153,18 +138,16 @@ def test_remove_a_powered_off_node(host, inventory):
 
 
 def test_reset_one_host_with_limit(host, inventory):
-    import docker
-
     reset = ("reset.yml", "--limit", "worker2", "-e", "reset_remove_engine=true")
     # No flotilla_confirm=yes and no terminal to answer: --limit must not skip the question.
     refused = run(inventory, *reset)
     assert refused.returncode != 0
     assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
-    assert nodes(host)["worker2"]["Status"]["State"] == "ready"
+    assert drill.nodes(host)["worker2"]["Status"]["State"] == "ready"
 
     play(inventory, *reset, "-e", "flotilla_confirm=yes")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
-    worker2 = docker.from_env().containers.get(f"{LAB['name']}-worker2")
+    worker2 = drill.container("worker2", SCENARIO / "inventory")
     assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
     left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
     assert left.output.decode().split() == []
@@ -176,18 +159,16 @@ def test_reset_one_host_with_limit(host, inventory):
 
 
 def test_remove_node_refuses_to_break_quorum(host, inventory):
-    import docker
-
-    container = docker.from_env().containers.get(f"{LAB['name']}-manager2")
+    container = drill.container("manager2", SCENARIO / "inventory")
     container.stop(timeout=5)
     try:
         deadline = time.monotonic() + 90
-        while nodes(host)["manager2"]["ManagerStatus"]["Reachability"] != "unreachable":
+        while drill.nodes(host)["manager2"]["ManagerStatus"]["Reachability"] != "unreachable":
             assert time.monotonic() < deadline, "manager2 still reachable 90 s after it stopped"
             time.sleep(2)
         result = run(inventory, "remove-node.yml", "-e", "node=worker1", "-e", "flotilla_confirm=yes")
         assert result.returncode != 0
-        assert "would leave 1 reachable of 2 managers" in result.stdout + result.stderr
-        assert "worker1" in nodes(host)
+        assert "would leave 1 reachable of 2 managers" in result.stdout
+        assert "worker1" in drill.nodes(host)
     finally:
         container.start()
