@@ -22,6 +22,8 @@ from pathlib import Path
 import docker
 import yaml
 
+from flotilla.swarm import swarm_health
+
 PROJECT = Path(__file__).resolve().parents[2]
 # The drills use the default scenario's lab; FLOTILLA_DRILL_INVENTORY points them at another one
 # (e.g. inventory/lab after `make demo`) while writing a drill.
@@ -115,15 +117,11 @@ def problems(host) -> list[str]:
     every manager reachable with one leader, every service at full strength, the demo answering
     on every node."""
     current = nodes(host)
-    managers = {name: n for name, n in current.items() if n["Spec"]["Role"] == "manager"}
     found = []
     if set(current) != set(addresses()):
         found.append(f"nodes {sorted(current)} are not the inventory's {sorted(addresses())}")
     found += [f"{name} is {n['Status']['State']}" for name, n in current.items() if n["Status"]["State"] != "ready"]
-    found += [f"manager {name} is {n['ManagerStatus']['Reachability']}" for name, n in managers.items()
-              if n["ManagerStatus"]["Reachability"] != "reachable"]  # fmt: skip
-    if sum(1 for n in managers.values() if n["ManagerStatus"].get("Leader")) != 1:
-        found.append("not one leader")
+    found += swarm_health(list(current.values()))["problems"]  # the raft view the roles use
     found += [f"{name} runs {r}" for name, r in replicas(host).items() if r.split("/")[0] != r.split("/")[1]]
     found += [f"{url} does not answer" for url in urls() if not answers(url)]
     return found

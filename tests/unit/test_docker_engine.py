@@ -1,4 +1,4 @@
-"""The docker_engine role's decisions (filter_plugins/docker_engine.py) and the pure parts of its
+"""The docker_engine role's decisions (flotilla.engine, src/flotilla/engine.py) and the pure parts of its
 probe module (library/docker_engine_state.py): what an engine change would do, and when it must
 not happen."""
 
@@ -6,6 +6,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
+from flotilla import engine as de
 
 
 def _load(name, path):
@@ -15,7 +17,6 @@ def _load(name, path):
     return module
 
 
-de = _load("docker_engine_filters", "roles/docker_engine/filter_plugins/docker_engine.py")
 ds = _load("docker_engine_state", "roles/docker_engine/library/docker_engine_state.py")
 
 WANTED = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}}

@@ -1,11 +1,7 @@
-"""The images role's decisions (roles/images/filter_plugins/images.py)."""
+"""The images role's decisions (flotilla.images, src/flotilla/images.py)."""
 
-import importlib.util
-from pathlib import Path
 
-_SPEC = importlib.util.spec_from_file_location("images_filters", Path("roles/images/filter_plugins/images.py"))
-im = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(im)
+from flotilla import images as im
 
 CONTROLLER = [{"Id": "sha256:aaa", "RepoTags": ["example/web:1", "example/web:latest"]},
               {"Id": "sha256:bbb", "RepoTags": ["example/proxy:1"]}]

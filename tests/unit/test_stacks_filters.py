@@ -1,14 +1,10 @@
-"""The stacks role's plan and convergence decisions (roles/stacks/filter_plugins/stacks.py)."""
+"""The stacks role's plan and convergence decisions (flotilla.stacks, src/flotilla/stacks.py)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import yaml
 
-_SPEC = importlib.util.spec_from_file_location("stacks_filters", Path("roles/stacks/filter_plugins/stacks.py"))
-st = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(st)
+from flotilla import stacks as st
 
 COMPOSE = """
 services:

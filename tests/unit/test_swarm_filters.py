@@ -1,13 +1,9 @@
-"""The swarm role's decisions (roles/swarm/filter_plugins/swarm.py), case by case."""
+"""The swarm role's decisions (flotilla.swarm, src/flotilla/swarm.py), case by case."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("swarm_filters", Path("roles/swarm/filter_plugins/swarm.py"))
-sf = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(sf)
+from flotilla import swarm as sf
 
 
 def info(state="inactive", node_id="", control=False, cluster="", name=""):
@@ -228,6 +224,52 @@ class TestHealth:
         nodes = [node(str(i), "manager", reach=r, leader=i == 0) for i, r in enumerate(reach)]
         health = sf.swarm_health(nodes)
         assert health["has_quorum"] is has_quorum and not health["healthy"]
+
+
+class TestBackupPlan:
+    IDS = {"a": "manager1", "b": "manager2", "c": "manager3"}
+    MANAGERS = ["manager1", "manager2", "manager3"]
+
+    def plan(self, nodes, chosen="", single=False, autolock=False, key=False, ids=None):
+        ids = self.IDS if ids is None else ids
+        return sf.swarm_backup_plan(nodes, ids, chosen, self.MANAGERS, single, autolock, key)
+
+    def three(self, leader="a"):
+        return [node(i, "manager", leader=i == leader) for i in "abc"] + [node("w")]
+
+    def test_the_first_reachable_manager_that_is_not_the_leader(self):
+        result = self.plan(self.three(leader="a"))
+        assert (result["host"], result["refusal"]) == ("manager2", "")
+        assert self.plan(self.three(leader="b"))["host"] == "manager1"
+
+    def test_the_admins_choice_wins_but_must_be_a_manager(self):
+        assert self.plan(self.three(), chosen="manager1")["host"] == "manager1"
+        assert self.plan(self.three(), chosen="worker1")["refusal"] == (
+            "swarm_backup_host worker1 is not a manager of the inventory")
+
+    def test_a_manager_outside_the_play_is_not_chosen(self):
+        result = self.plan(self.three(leader="a"), ids={"a": "manager1"})
+        assert result["host"] == "manager1"  # the leader, the only one this run reaches
+
+    def test_refused_when_unhealthy_first(self):
+        nodes = [node("a", "manager", leader=True), node("b", "manager", reach="unreachable"), node("c", "manager")]
+        assert self.plan(nodes, autolock=True)["refusal"] == (
+            "the swarm is not healthy (manager b is unreachable); fix it first")
+
+    def test_one_manager_needs_consent(self):
+        nodes = [node("a", "manager", leader=True), node("w")]
+        assert self.plan(nodes)["refusal"].startswith("the swarm has one manager: stopping it makes")
+        result = self.plan(nodes, single=True)
+        assert (result["host"], result["refusal"]) == ("manager1", "")
+
+    def test_autolock_needs_the_key(self):
+        assert self.plan(self.three(), autolock=True)["refusal"] == (
+            "autolock is on: put the unlock key in swarm_unlock_key (vault), a restore needs it")
+        assert self.plan(self.three(), autolock=True, key=True)["refusal"] == ""
+
+    def test_no_manager_of_the_play_in_the_swarm(self):
+        assert self.plan(self.three(), ids={})["refusal"] == (
+            "no manager of the inventory is a reachable swarm manager in this run")
 
 
 class TestRemovalCheck:
