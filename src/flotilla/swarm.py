@@ -241,6 +241,30 @@ def swarm_backup_plan(
     return {"host": host, "health": health, "refusal": refusal}
 
 
+def swarm_restore_target(
+    manifest: dict[str, Any], chosen: str, managers: list[str], addresses: dict[str, str], archive: str
+) -> dict[str, str]:
+    """The manager restore.yml restores onto, and why it must not (``refusal``, "" when it may).
+
+    ``managers`` are the inventory's managers in the run, ``addresses`` what each advertises.
+    Unless ``chosen`` (swarm_restore_host), the manager the backup was taken on when the inventory
+    still has it, else the first manager. The raft state names its managers by address
+    (docker/docs#7931): restored on a host with another address, the manager's own raft entry
+    points elsewhere and every join times out, so the address must be the backup's.
+    """
+    host = chosen or next((h for h in [str(manifest.get("manager") or ""), *managers] if h in managers), "")
+    taken_at = str(manifest.get("address") or "")
+    refusal = ""
+    if host not in managers:
+        refusal = (f"swarm_restore_host {host} is not a manager of this run" if host
+                   else "no manager of the inventory is in this run")
+    elif taken_at and taken_at != addresses.get(host):
+        refusal = (f"{archive} was taken on {manifest.get('manager', '?')} at {taken_at}, and {host} advertises "
+                   f"{addresses.get(host, '?')}; swarm state restores only onto a manager at the same address: set "
+                   "swarm_restore_host to that host, or give this host that address")
+    return {"host": host, "refusal": refusal}
+
+
 _QUORUM_LOST = ("does not have a leader", "context deadline exceeded", "DeadlineExceeded")
 
 
@@ -617,6 +641,7 @@ FILTERS: dict[str, Any] = {
     "swarm_engines": swarm_engines,
     "swarm_recover_plan": swarm_recover_plan,
     "swarm_backup_plan": swarm_backup_plan,
+    "swarm_restore_target": swarm_restore_target,
     "swarm_duplicate_names": swarm_duplicate_names,
     "swarm_membership": swarm_membership,
     "swarm_stale_nodes": swarm_stale_nodes,

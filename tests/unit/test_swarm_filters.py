@@ -272,6 +272,30 @@ class TestBackupPlan:
             "no manager of the inventory is a reachable swarm manager in this run")
 
 
+class TestRestoreTarget:
+    MANAGERS = ["manager1", "manager2", "manager3"]
+    ADDRS = {"manager1": "10.0.0.11", "manager2": "10.0.0.12", "manager3": "10.0.0.13"}
+
+    def target(self, manifest, chosen=""):
+        return sf.swarm_restore_target(manifest, chosen, self.MANAGERS, self.ADDRS, "swarm-x.tar.gz")
+
+    def test_the_manager_the_backup_was_taken_on(self):
+        assert self.target({"manager": "manager2", "address": "10.0.0.12"}) == {"host": "manager2", "refusal": ""}
+
+    def test_the_first_manager_when_the_inventory_lost_that_one(self):
+        assert self.target({"manager": "gone", "address": ""}) == {"host": "manager1", "refusal": ""}
+
+    def test_another_address_is_refused_naming_both(self):
+        result = self.target({"manager": "gone", "address": "10.0.0.99"})
+        assert result["refusal"].startswith(
+            "swarm-x.tar.gz was taken on gone at 10.0.0.99, and manager1 advertises 10.0.0.11; swarm state restores")
+
+    def test_the_admins_choice_must_be_a_manager_of_the_run(self):
+        assert self.target({"manager": "manager2", "address": "10.0.0.12"}, chosen="manager2")["refusal"] == ""
+        assert self.target({}, chosen="worker1") == {
+            "host": "worker1", "refusal": "swarm_restore_host worker1 is not a manager of this run"}
+
+
 class TestRemovalCheck:
     def managers(self, *reach):
         return [node(f"m{i}", "manager", reach=r, leader=i == 0) for i, r in enumerate(reach)]
