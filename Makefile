@@ -68,7 +68,7 @@ molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
 	    *" $$s "*) keep=--destroy=never;; \
 	    *) keep=; [ $$s = default ] || $(BIN)/flotilla lab down --name molecule-default >/dev/null || rc=1;; \
 	  esac; \
-	  if $(BIN)/molecule test -s $$s $$keep; then r=passed; else r=failed; rc=1; fi; \
+	  if $(BIN)/molecule -c .config/molecule/config.yml test -s $$s $$keep; then r=passed; else r=failed; rc=1; fi; \
 	  mkdir -p $(REPORTS); echo $$r > $(REPORTS)/molecule-$$s.stage; \
 	done; \
 	$(BIN)/flotilla lab down --name molecule-default >/dev/null || rc=1; exit $$rc

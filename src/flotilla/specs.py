@@ -2,16 +2,16 @@
 
 Ansible checks a role's argument specs only for the entry point in use, and only when that entry
 point starts: a bad type in an input of a later role would otherwise pass every earlier play,
-including ones that change hosts. `all_options` is what playbooks/validate.yml checks every input
-against before anything changes (through the lookup `flotilla_argument_specs`); the other
-functions are what tests/unit/test_specs.py holds the roles to (every entry point another file
-names has specs, each spec covers the variables its task files read, no input is dead).
+including ones that change hosts. `inputs`, `given_inputs` and `input_errors` are what
+playbooks/inputs.yml checks every input with before anything changes (through the action
+`flotilla_inputs`); the other functions are what tests/unit/test_specs.py holds the roles to (every
+entry point another file names has specs, each spec covers the variables it reads, no input is dead).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,40 @@ def argument_specs(role_dir: Path) -> dict[str, Any]:
     return entries
 
 
+def templates_rendered(paths: list[Path], role_dir: Path) -> list[Path]:
+    """The role's templates the task files render (``template: src:``)."""
+    found = []
+    for path in paths:
+        for task in walk(_load(path)):
+            args = _action(task, ("template",))
+            src = args.get("src") if isinstance(args, dict) else None
+            if isinstance(src, str) and (role_dir / "templates" / src).is_file():
+                found.append(role_dir / "templates" / src)
+    return found
+
+
+def entry_reads(role_dir: Path, entry: str, names: set[str]) -> set[str]:
+    """Which of ``names`` an entry point reads: in its task files, the templates they render, and
+    the role's internal variables (vars/*.yml) those use, transitively."""
+    files = task_closure(role_dir, entry)
+    texts = [path.read_text() for path in files + templates_rendered(files, role_dir)]
+    internal: dict[str, str] = {}
+    for path in sorted((role_dir / "vars").glob("*.yml")):
+        for name, value in (_load(path) or {}).items():
+            internal[name] = internal.get(name, "") + "\n" + yaml.safe_dump(value)
+    used: set[str] = set()
+    frontier = list(texts)
+    while frontier:
+        blob = "\n".join(frontier)
+        frontier = []
+        for name, text in internal.items():
+            if name not in used and re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", blob):
+                used.add(name)
+                frontier.append(text)
+    blob = "\n".join(texts + [internal[name] for name in used])
+    return {name for name in names if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", blob)}
+
+
 def variables_read(paths: list[Path], names: set[str]) -> set[str]:
     """Which of `names` the files mention (as whole words)."""
     found = set()
@@ -156,3 +190,34 @@ def inputs(roles_dir: Path) -> dict[str, Any]:
                 raise ValueError(f"option {name} of role {role} differs from another role's definition")
             merged[name] = option
     return merged
+
+
+def given_inputs(
+    spec: dict[str, Any], given: dict[str, Any], template: Callable[[Any], Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The values of the inputs that are set (inventory, -e), templated, and the names left aside.
+
+    ``template`` resolves a value with the roles' defaults under the inventory; a value it cannot
+    resolve (a vault variable this run does not load, a fact not gathered yet) is left aside, not
+    fatal: the role that reads it checks it when it starts, as Ansible does.
+    """
+    values: dict[str, Any] = {}
+    unresolved: list[str] = []
+    for name in spec:
+        if name not in given:
+            continue
+        try:
+            values[name] = template(given[name])
+        except Exception:  # any template error: the role's own check reports it later
+            unresolved.append(name)
+    return values, unresolved
+
+
+def input_errors(spec: dict[str, Any], values: dict[str, Any], errors: list[str]) -> str:
+    """One line for the admin from the validator's errors; values of no_log inputs never appear."""
+    secrets = [str(values[name]) for name, option in spec.items()
+               if option.get("no_log") and name in values and str(values[name])]
+    line = "; ".join(errors)
+    for secret in secrets:
+        line = line.replace(secret, "********")
+    return line

@@ -39,9 +39,8 @@ def test_every_entry_point_has_argument_specs_covering_what_it_reads(role, entry
     role_dir = ROLES / role
     spec = specs.argument_specs(role_dir)
     assert entry in spec, f"roles/{role}/meta/argument_specs.yml has no entry point {entry} (tasks_from: {entry})"
-    files = specs.task_closure(role_dir, entry)
-    assert files, f"roles/{role}/tasks/{entry}.yml is missing"
-    read = specs.variables_read(files, set(specs.defaults(role_dir)))
+    assert specs.task_closure(role_dir, entry), f"roles/{role}/tasks/{entry}.yml is missing"
+    read = specs.entry_reads(role_dir, entry, set(specs.defaults(role_dir)))
     declared = set(spec[entry].get("options") or {})
     assert read <= declared, f"{role}/{entry} reads {sorted(read - declared)} without declaring them"
 
@@ -142,3 +141,33 @@ def test_inputs_keep_types_and_choices_only(tmp_path):
 def test_every_entry_point_is_in_its_roles_readme(role, entry):
     readme = (ROLES / role / "README.md").read_text()
     assert f"`{entry}`" in readme, f"roles/{role}/README.md does not name its entry point `{entry}`"
+
+
+def test_given_inputs_are_templated_and_unresolvable_ones_left_to_the_role():
+    spec = {"r_a": {"type": "int"}, "r_b": {"type": "str"}, "r_c": {"type": "str"}}
+
+    def template(value):
+        if value == "{{ vault_x }}":
+            raise ValueError("'vault_x' is undefined")
+        return value.replace("{{ r_group }}", "managers") if isinstance(value, str) else value
+
+    values, unresolved = specs.given_inputs(spec, {"r_a": 3, "r_b": "/x/{{ r_group }}", "r_c": "{{ vault_x }}",
+                                                   "other": "{{ vault_x }}"}, template)
+    assert values == {"r_a": 3, "r_b": "/x/managers"}
+    assert unresolved == ["r_c"]
+
+
+def test_input_errors_never_show_a_secret():
+    spec = {"r_key": {"type": "str", "no_log": True}, "r_n": {"type": "int"}}
+    line = specs.input_errors(spec, {"r_key": "SWMKEY-1-abc", "r_n": "x"},
+                              ["bad r_key: SWMKEY-1-abc is not valid", "r_n: 'x' is not an int"])
+    assert line == "bad r_key: ******** is not valid; r_n: 'x' is not an int"
+
+
+def test_an_entry_point_reads_through_templates_and_the_roles_internal_variables(tmp_path):
+    role = write(tmp_path / "r", {
+        "tasks/x.yml": [{"ansible.builtin.template": {"src": "f.j2", "dest": "/f"}}, {"debug": {"msg": "{{ __r_a }}"}}],
+        "templates/f.j2": "{{ r_in_template }}",
+        "vars/main.yml": {"__r_a": "{{ __r_b }}", "__r_b": "{{ r_deep }}", "__r_unused": "{{ r_not_read }}"},
+    })
+    assert specs.entry_reads(role, "x", {"r_in_template", "r_deep", "r_not_read"}) == {"r_in_template", "r_deep"}
