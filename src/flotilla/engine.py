@@ -115,7 +115,26 @@ def docker_engine_blocked(hosts: list[Any]) -> list[str]:
 
 
 # The filters the docker_engine role uses, by name (roles/docker_engine/filter_plugins/ hands them to Ansible).
+def docker_engine_stale_vxlan(ip_link_lines: list[str]) -> list[str]:
+    """The overlay driver's VXLAN links (``vx-<vni>-<network>``) in ``ip -o link show type vxlan``.
+
+    Run with the engine stopped, every one listed is left over: the overlay driver creates each in
+    the host's namespace and moves it into its network's sandbox at once. One left behind (an engine
+    that left a swarm, or stopped, while tasks used the network) makes every later task on that
+    network fail with "error creating vxlan interface: file exists".
+    """
+    names = []
+    for line in ip_link_lines:
+        fields = line.split(": ")
+        if len(fields) > 1:
+            name = fields[1].split("@")[0]
+            if name.startswith("vx-"):
+                names.append(name)
+    return names
+
+
 FILTERS: dict[str, Any] = {
+    "docker_engine_stale_vxlan": docker_engine_stale_vxlan,
     "docker_engine_in_swarm": docker_engine_in_swarm,
     "docker_engine_unmanaged": docker_engine_unmanaged,
     "docker_engine_refusals": docker_engine_refusals,

@@ -173,3 +173,13 @@ def test_blocked_names_each_swarm_node_with_its_changes():
 
 def test_the_recorded_hash_is_the_one_the_probe_compares():
     assert de.docker_engine_settings_hash(WANTED) == ds.settings_hash(dict(reversed(list(WANTED.items()))))
+
+
+def test_stale_vxlan_links_are_the_overlay_drivers_only():
+    lines = [
+        "4: vx-001001-iqii9: <BROADCAST,MULTICAST> mtu 1450 qdisc noop state DOWN mode DEFAULT group default",
+        "7: vxlan0@if24: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN",
+        "9: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450",
+        "",
+    ]
+    assert de.docker_engine_stale_vxlan(lines) == ["vx-001001-iqii9"]

@@ -122,8 +122,9 @@ def test_a_hand_edit_is_named_and_the_restart_it_owes_is_not_forgotten(host, loa
     edited = json.dumps({**json.loads(base64.b64decode(original)), "debug": True})
     on("worker1", "sh", "-c", f"printf '%s' '{edited}' > /etc/docker/daemon.json")
     try:
-        run = refused("site.yml", says="engine change pending on 1 swarm node (worker1: /etc/docker/daemon.json); "
-                                       "apply it with playbooks/upgrade.yml")
+        # bootstrap.yml is site.yml's engine phase (site.yml stops there the same way, later).
+        run = refused("bootstrap.yml", says="engine change pending on 1 swarm node (worker1: /etc/docker/daemon.json); "
+                                            "apply it with playbooks/upgrade.yml")
         assert ("worker1: /etc/docker/daemon.json has settings the inventory does not manage: debug=true; writing the "
                 "file drops them") in " ".join(run.stdout.split())
         assert on("worker1", "docker", "info", "--format", "{{.Debug}}") == "false"  # not restarted
@@ -135,8 +136,8 @@ def test_a_hand_edit_is_named_and_the_restart_it_owes_is_not_forgotten(host, loa
     applied = on("worker1", "cat", "/var/lib/flotilla/daemon.json.applied")
     on("worker1", "sh", "-c", "echo 0 > /var/lib/flotilla/daemon.json.applied")
     try:
-        refused("site.yml", says="engine change pending on 1 swarm node (worker1: restart (the engine does not run "
-                                 "the settings of daemon.json yet))")
+        refused("bootstrap.yml", says="engine change pending on 1 swarm node (worker1: restart (the engine does not "
+                                      "run the settings of daemon.json yet))")
     finally:
         on("worker1", "sh", "-c", f"echo {applied} > /var/lib/flotilla/daemon.json.applied")
 
@@ -166,8 +167,9 @@ def test_a_locked_manager_is_unlocked_with_the_key_and_never_made_to_leave(host,
             refused("site.yml", *extra, says="manager3: its engine is locked (autolock is on and the engine restarted)")
             assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "locked"
             assert snapshot(host)["nodes"] == before["nodes"]
-        # With the key (and every log line shown) the manager is unlocked; the key is never printed.
-        run = drill.play("site.yml", "-vvv", "-e", f"swarm_unlock_key={key}")
+        # With the key (and every log line shown) the swarm phase of site.yml unlocks the manager; the
+        # key is never printed.
+        run = drill.play("swarm.yml", "-vvv", "-e", f"swarm_unlock_key={key}")
         assert key not in run.stdout
         assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager3 unlocked")
