@@ -30,7 +30,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 setup: $(STAMP) ## Create .venv with the pinned toolchain (no-op when nothing changed)
-	@echo "setup: $(VENV) is ready ($$($(BIN)/ansible --version | head -1))"
+	@echo "setup: $(VENV) is ready ($$($(BIN)/ansible --version 2>/dev/null | head -1))"
 
 lab-up: setup ## Start (or repair) the lab: 3 managers + 2 workers by default
 	$(BIN)/flotilla lab up

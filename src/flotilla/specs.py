@@ -99,6 +99,20 @@ def defaults(role_dir: Path) -> dict[str, Any]:
     return values
 
 
+def dependencies(role_dir: Path) -> list[str]:
+    """The roles a role depends on (meta/main.yml), transitively: their defaults are the role's too."""
+    found: list[str] = []
+    todo = [role_dir]
+    while todo:
+        meta = _load(todo.pop() / "meta" / "main.yml") or {}
+        for dep in meta.get("dependencies") or []:
+            name = dep.get("role") if isinstance(dep, dict) else dep
+            if isinstance(name, str) and name not in found:
+                found.append(name)
+                todo.append(role_dir.parent / name)
+    return found
+
+
 def argument_specs(role_dir: Path) -> dict[str, Any]:
     entries: dict[str, Any] = (_load(role_dir / "meta" / "argument_specs.yml") or {}).get("argument_specs", {})
     return entries

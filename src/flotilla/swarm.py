@@ -488,7 +488,7 @@ def swarm_short_services(
 def swarm_backup_compare(backup: dict[str, Any], found: dict[str, Any]) -> list[str]:
     """What a restore did not bring back, one line each ([] when everything is there).
 
-    Both sides have the shape roles/swarm/tasks/objects.yml reads and backup.yml writes into the
+    Both sides have the shape roles/swarm/tasks/objects.yml reads and role swarm_backup writes into the
     backup's manifest: ``services`` (names), ``configs`` (name: sha256 of the data) and
     ``secrets`` (name: ID; a secret's data cannot be read back, and its ID is kept in the raft
     state, so a secret with the same name and ID is the same secret).
@@ -633,7 +633,7 @@ def swarm_labels(labels: dict[str, Any] | None) -> dict[str, str]:
     return result
 
 
-# The filters the swarm role uses, by name (roles/swarm/filter_plugins/ hands them to Ansible).
+# The filters the swarm roles use, by name (roles/swarm/filter_plugins/ hands them to Ansible).
 FILTERS: dict[str, Any] = {
     "swarm_bootstrap": swarm_bootstrap,
     "swarm_outside_info": swarm_outside_info,

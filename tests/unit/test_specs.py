@@ -6,6 +6,7 @@ the last ones test flotilla.specs itself on small roles written here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ def entry_points() -> list[tuple[str, str]]:
 def test_the_kit_runs_roles_through_entry_points():
     # The scan below must see the entry points the playbooks use, or the other tests prove nothing.
     found = set(entry_points())
-    assert {("swarm", "preflight"), ("swarm", "backup"), ("docker_engine", "restart"), ("stacks", "validate")} <= found
+    assert {("swarm", "preflight"), ("swarm_backup", "main"), ("swarm_node", "drain"), ("docker_engine", "restart"),
+            ("stacks", "validate")} <= found
 
 
 @pytest.mark.parametrize(("role", "entry"), entry_points())
@@ -43,6 +45,28 @@ def test_every_entry_point_has_argument_specs_covering_what_it_reads(role, entry
     read = specs.entry_reads(role_dir, entry, set(specs.defaults(role_dir)))
     declared = set(spec[entry].get("options") or {})
     assert read <= declared, f"{role}/{entry} reads {sorted(read - declared)} without declaring them"
+
+
+def settings_read(role_dir: Path, entry: str, names: set[str]) -> set[str]:
+    """Which of ``names`` an entry point reads, leaving out the ones it only sets (``name:`` keys,
+    as in the vars of an include)."""
+    read = set()
+    for name in specs.entry_reads(role_dir, entry, names):
+        texts = [p.read_text() for p in specs.task_closure(role_dir, entry)]
+        if any(re.search(rf"(?<![\w.]){name}(?!\w)", re.sub(rf"(?m)^\s*{name}:", "", text)) for text in texts):
+            read.add(name)
+    return read
+
+
+@pytest.mark.parametrize(("role", "entry"), entry_points())
+def test_an_entry_point_reads_another_roles_settings_only_through_a_dependency(role, entry):
+    # A dependency (meta/main.yml) loads the other role's defaults and checks them with its main
+    # argument spec whenever this role starts; without one the variable would be undefined.
+    role_dir = ROLES / role
+    allowed = set(specs.dependencies(role_dir)) | {role}
+    for other in sorted(p for p in ROLES.iterdir() if p.name not in allowed and (p / "defaults/main.yml").is_file()):
+        read = settings_read(role_dir, entry, set(specs.defaults(other)))
+        assert not read, f"{role}/{entry} reads {sorted(read)} of role {other.name} without depending on it"
 
 
 @pytest.mark.parametrize("role_dir", sorted(p for p in ROLES.iterdir() if (p / "defaults/main.yml").is_file()),
@@ -57,8 +81,10 @@ def test_every_default_is_an_option_and_every_option_has_a_default(role_dir):
 def test_no_input_is_dead(role_dir):
     # A documented variable that nothing reads misleads the admin who sets it.
     names = set(specs.defaults(role_dir))
-    readers = [p for p in role_dir.rglob("*") if p.is_file() and p.parent.name not in ("defaults", "meta")
-               and p.suffix in (".yml", ".j2", ".py")] + sorted(PLAYBOOKS.rglob("*.yml"))
+    dependents = [p for p in ROLES.iterdir() if role_dir.name in specs.dependencies(p)]
+    readers = [p for role in [role_dir, *dependents] for p in role.rglob("*") if p.is_file()
+               and p.parent.name not in ("defaults", "meta") and p.suffix in (".yml", ".j2", ".py")]
+    readers += sorted(PLAYBOOKS.rglob("*.yml"))
     assert names - specs.variables_read(readers, names) == set()
 
 

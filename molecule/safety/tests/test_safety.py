@@ -88,6 +88,10 @@ def test_a_type_error_in_any_input_stops_the_run_before_the_first_host_is_touche
     assert "TASK [docker_engine" not in run.stdout and "Gathering Facts" not in run.stdout
     refused("deploy.yml", "-e", "stacks_resolve_image=sometimes",
             says="value of stacks_resolve_image must be one of: always, changed, never, got: sometimes")
+    # The group names are fixed; the variable that once named them would be ignored in silence.
+    run = refused("swarm.yml", "-e", "swarm_manager_group=control",
+                  says="swarm_manager_group is no longer read: the kit's inventory groups are named swarm_managers")
+    assert "TASK [swarm" not in run.stdout
 
 
 def test_a_typo_in_the_log_driver_is_refused_before_any_daemon_json_is_written(host, load):
