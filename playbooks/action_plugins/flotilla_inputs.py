@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
             spec = specs.inputs(roles)
         except ValueError as error:
             return {**result, "failed": True, "msg": str(error)}
-        # The roles' defaults under the inventory: a value such as "{{ swarm_manager_group }}/x"
+        # The roles' defaults under the inventory: a value such as "{{ swarm_backup_dir }}/x"
         # resolves as the role would resolve it. Loaded through Ansible, so they template as theirs.
         defaults: dict[str, Any] = {}
         for path in sorted(roles.glob("*/defaults/main.yml")):

@@ -1,7 +1,7 @@
 """Where Swarm places tasks: which nodes a service may run on.
 
 Pure functions over `docker node inspect` objects, shared by the stacks role (is a stack
-converged?) and the swarm role (is every service at full strength after a drain or a restore?).
+converged?) and the swarm roles (is every service at full strength after a drain or a restore?).
 """
 
 from __future__ import annotations

@@ -119,6 +119,83 @@ def swarm_bootstrap(
     return result
 
 
+def swarm_cluster(
+    info: Info,
+    managers: list[str],
+    workers: list[str],
+    play: list[str] | None = None,
+    unreachable: list[str] | None = None,
+    addresses: dict[str, str] | None = None,
+    repair: bool = False,
+) -> dict[str, Any]:
+    """The run's one picture of the cluster, from the WHOLE inventory (role swarm's ``state``).
+
+    ``info`` has the engine of every inventory host that answered (the run's hosts, and the hosts
+    a --limit leaves out, read through delegation); ``unreachable`` the hosts reachable.yml left
+    out; ``addresses`` each run host's swarm address as state.yml worked it out. Returns:
+
+    - ``managers``, ``workers``: the inventory groups; ``play``: the run's hosts;
+    - ``unreachable``: inventory hosts whose engine this run could not read, in inventory order;
+    - ``engines``: per host that answered, its engine version, swarm state, node ID, cluster ID,
+      whether it is an active manager, and the address the swarm knows it by;
+    - ``clusters``: cluster ID -> the hosts in it (more than one key: the inventory spans swarms);
+    - ``manager_ids``: node ID -> host, for the managers of the inventory in the run that are in a swarm;
+    - ``addresses``: per inventory host, the address it advertises (the run's hosts), else the
+      one its engine reports;
+    - ``bootstrap``: ``swarm_bootstrap``'s decision; ``acting``: the manager swarm-wide steps run on
+      (the bootstrap manager); ``control``: the manager of the run that node changes after the
+      joins run on (the first manager in the run, else ``acting``);
+    - ``leader``, ``health``: empty until ``swarm_cluster_nodes`` adds the swarm's node list.
+    """
+    hosts = [*managers, *workers]
+    play = list(play) if play is not None else hosts
+    bootstrap = swarm_bootstrap(info, managers, workers, play, repair)
+    engines: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        if not info.get(host):
+            continue
+        swarm = _swarm(info[host])
+        engines[host] = {
+            "version": str(info[host].get("ServerVersion", "")),
+            "state": str(swarm.get("LocalNodeState") or "inactive"),
+            "node_id": str(swarm.get("NodeID") or ""),
+            "cluster_id": _cluster(info[host]),
+            "manager": _is_manager(info[host]),
+            "addr": str(swarm.get("NodeAddr") or ""),
+        }
+    clusters: dict[str, list[str]] = {}
+    for host, engine in engines.items():
+        if engine["cluster_id"]:
+            clusters.setdefault(engine["cluster_id"], []).append(host)
+    gone = set(unreachable or []) | {h for h in hosts if h not in engines}
+    given = addresses or {}
+    return {
+        "managers": list(managers),
+        "workers": list(workers),
+        "play": play,
+        "unreachable": [h for h in hosts if h in gone],
+        "engines": engines,
+        "clusters": clusters,
+        "manager_ids": {engines[h]["node_id"]: h for h in managers if h in play and engines.get(h, {}).get("node_id")},
+        "addresses": {h: given.get(h) or engines.get(h, {}).get("addr", "") for h in hosts},
+        "bootstrap": bootstrap,
+        "acting": bootstrap["host"],
+        "control": next((h for h in managers if h in play), bootstrap["host"]),
+        "leader": "",
+        "health": {},
+    }
+
+
+def swarm_cluster_nodes(cluster: dict[str, Any], nodes: list[Node]) -> dict[str, Any]:
+    """The picture of the cluster with the swarm's node list read from its acting manager: the
+    leader (as an inventory host when one runs it, else the node's hostname) and raft health."""
+    health = swarm_health(nodes)
+    leader_ids = [n.get("ID") for n in nodes if (n.get("ManagerStatus") or {}).get("Leader")]
+    by_id = {e["node_id"]: h for h, e in cluster["engines"].items() if e["node_id"]}
+    leader = next((by_id[i] for i in leader_ids if i in by_id), health["leader"])
+    return {**cluster, "leader": leader, "health": health}
+
+
 def swarm_engines(hosts: list[Any]) -> Info:
     """Each host's engine as this run read it (``hosts`` are hostvars): preflight's probe
     (``__swarm_preflight.engine.info``), else a docker_host_info result ``__swarm_lock_engine``;
@@ -636,6 +713,8 @@ def swarm_labels(labels: dict[str, Any] | None) -> dict[str, str]:
 # The filters the swarm roles use, by name (roles/swarm/filter_plugins/ hands them to Ansible).
 FILTERS: dict[str, Any] = {
     "swarm_bootstrap": swarm_bootstrap,
+    "swarm_cluster": swarm_cluster,
+    "swarm_cluster_nodes": swarm_cluster_nodes,
     "swarm_outside_info": swarm_outside_info,
     "swarm_active_managers": swarm_active_managers,
     "swarm_engines": swarm_engines,

@@ -25,6 +25,53 @@ def node(node_id, role="worker", state="ready", reach=None, leader=False, hostna
     return result
 
 
+class TestCluster:
+    """The run's one picture of the cluster (role swarm's state entry point)."""
+
+    def test_a_formed_swarm_with_a_host_left_out(self):
+        hosts = {"m1": info("active", "a", True, "C"), "m2": info("active", "b", True, "C"), "w1": info("active", "c")}
+        hosts["m1"]["ServerVersion"] = "26.1.5"
+        hosts["m1"]["Swarm"]["NodeAddr"] = "192.0.2.1"
+        cluster = sf.swarm_cluster(hosts, ["m1", "m2", "m3"], ["w1", "w2"], ["m2", "w1"], ["w2"],
+                                   {"m2": "192.0.2.2", "w1": "192.0.2.11"})
+        assert cluster["unreachable"] == ["m3", "w2"]  # m3 did not answer the delegated read either
+        assert cluster["clusters"] == {"C": ["m1", "m2"]}
+        assert cluster["manager_ids"] == {"b": "m2"}  # the run's managers only
+        assert cluster["engines"]["m1"] == {"version": "26.1.5", "state": "active", "node_id": "a",
+                                            "cluster_id": "C", "manager": True, "addr": "192.0.2.1"}
+        assert cluster["engines"]["w1"]["manager"] is False
+        assert cluster["addresses"] == {"m1": "192.0.2.1", "m2": "192.0.2.2", "m3": "", "w1": "192.0.2.11", "w2": ""}
+        assert (cluster["acting"], cluster["control"]) == ("m1", "m2")  # m1 outside --limit still acts
+        assert cluster["bootstrap"]["refusal"] == ""
+        assert (cluster["leader"], cluster["health"]) == ("", {})
+
+    def test_fresh_hosts_init_on_the_first_manager_and_a_run_of_workers_acts_through_it(self):
+        hosts = {"m1": info(), "w1": info()}
+        cluster = sf.swarm_cluster(hosts, ["m1"], ["w1"])
+        assert cluster["bootstrap"]["init"] and cluster["acting"] == cluster["control"] == "m1"
+        assert cluster["unreachable"] == [] and cluster["clusters"] == {}
+        workers_only = sf.swarm_cluster({"m1": info("active", "a", True, "C"), "w1": info()}, ["m1"], ["w1"], ["w1"])
+        assert workers_only["control"] == "m1"
+
+    def test_two_swarms_are_visible_and_refused(self):
+        hosts = {"m1": info("active", "a", True, "C1"), "m2": info("active", "b", True, "C2")}
+        cluster = sf.swarm_cluster(hosts, ["m1", "m2"], [])
+        assert cluster["clusters"] == {"C1": ["m1"], "C2": ["m2"]}
+        assert "managers of two swarms" in cluster["bootstrap"]["refusal"]
+
+    def test_nodes_add_the_leader_as_an_inventory_host_and_the_health(self):
+        hosts = {"m1": info("active", "a", True, "C"), "m2": info("active", "b", True, "C")}
+        cluster = sf.swarm_cluster(hosts, ["m1", "m2"], [])
+        nodes = [node("a", "manager", hostname="m1.example"), node("b", "manager", leader=True, hostname="m2.example")]
+        seen = sf.swarm_cluster_nodes(cluster, nodes)
+        assert seen["leader"] == "m2" and seen["health"]["healthy"] and seen["health"]["has_quorum"]
+        assert cluster["leader"] == ""  # a new picture; the old one is not patched
+        outside = sf.swarm_cluster_nodes(cluster, [*nodes[:1], node("z", "manager", leader=True, hostname="m9")])
+        assert outside["leader"] == "m9"
+        lost = sf.swarm_cluster_nodes(cluster, [node("a", "manager"), node("b", "manager", reach="unreachable")])
+        assert lost["leader"] == "" and not lost["health"]["has_quorum"]
+
+
 class TestBootstrap:
     def test_fresh_hosts_init_on_first_manager(self):
         hosts = {"m1": info(), "m2": info(), "w1": info()}
