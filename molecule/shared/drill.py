@@ -9,10 +9,12 @@ figures, not assertions: `record` writes them to .reports/drills.json (docs/benc
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import subprocess
+import tarfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -75,6 +77,33 @@ def container(name: str, inventory: Path | None = None):
     hosts = (inventory or INVENTORY) / "hosts.yml"
     key = yaml.safe_load(hosts.read_text())["all"]["vars"]["ansible_ssh_private_key_file"]
     return docker.from_env().containers.get(f"{Path(key).parent.name}-{name}")
+
+
+def output(name: str, *argv: str, inventory: Path | None = None, tries: int = 5) -> str:
+    """What a command that always prints something prints on a lab node (as root, in its container).
+
+    docker exec now and then hands back an empty output for a command that printed, when the
+    process ends before the stream is read (docker/docker-py#2042, moby/moby#27289); an empty
+    answer is asked for again rather than compared.
+    """
+    for _ in range(tries):
+        result = container(name, inventory).exec_run(list(argv))
+        assert result.exit_code == 0, f"{argv} on {name}: {result.output.decode()}"
+        if result.output.strip():
+            return result.output.decode().strip()
+        time.sleep(0.5)
+    raise AssertionError(f"{argv} on {name} printed nothing, {tries} times")
+
+
+def read(name: str, path: str, inventory: Path | None = None) -> bytes:
+    """A file of a lab node, through the engine's archive API (no exec, whose output can be lost)."""
+    stream, _ = container(name, inventory).get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.next()
+        assert member is not None and member.isfile(), f"{path} on {name} is not a file"
+        data = tar.extractfile(member)
+        assert data is not None
+        return data.read()
 
 
 def answers(url: str) -> bool:

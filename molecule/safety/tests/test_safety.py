@@ -39,7 +39,7 @@ def load():
 
 
 def on(name: str, *argv: str) -> str:
-    """Run a command on a lab node (as root, through the container)."""
+    """Run a command on a lab node (as root, through the container); reads use drill.output."""
     result = drill.container(name).exec_run(list(argv))
     assert result.exit_code == 0, f"{argv} on {name}: {result.output.decode()}"
     return result.output.decode().strip()
@@ -53,10 +53,9 @@ def snapshot(host) -> dict:
         "nodes": {name: (n["ID"], n["Spec"]["Role"], n["Spec"]["Availability"])
                   for name, n in drill.nodes(host).items()},
         "services": {s["Spec"]["Name"]: s["Version"]["Index"] for s in services},
-        "daemon.json": {name: hashlib.sha256(on(name, "cat", "/etc/docker/daemon.json").encode()).hexdigest()
+        "daemon.json": {name: hashlib.sha256(drill.read(name, "/etc/docker/daemon.json")).hexdigest()
                         for name in HOSTS},
-        "engines": {name: drill.container(name).exec_run(["systemctl", "is-active", "docker"]).output.decode().strip()
-                    for name in HOSTS},
+        "engines": {name: drill.output(name, "systemctl", "is-active", "docker") for name in HOSTS},
     }
 
 
@@ -65,6 +64,10 @@ def refused(playbook: str, *extra: str, says: str, inventory: Path | None = None
     assert run.returncode != 0, run.stdout[-3000:]
     assert says in run.stdout, run.stdout[-3000:]
     return run
+
+
+def state(name: str) -> str:
+    return drill.output(name, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
 
 
 def daemon_options(**more) -> str:
@@ -122,7 +125,7 @@ def test_a_good_engine_change_on_a_running_swarm_is_left_to_upgrade_yml(host, lo
 def test_a_hand_edit_is_named_and_the_restart_it_owes_is_not_forgotten(host, load):
     # A setting added by hand (and not applied): the file is newer than the running engine, as when
     # a run wrote it and stopped before its restart. Nothing may restart it behind the admin's back.
-    original = on("worker1", "base64", "-w0", "/etc/docker/daemon.json")
+    original = drill.output("worker1", "base64", "-w0", "/etc/docker/daemon.json")
     edited = json.dumps({**json.loads(base64.b64decode(original)), "debug": True})
     on("worker1", "sh", "-c", f"printf '%s' '{edited}' > /etc/docker/daemon.json")
     try:
@@ -131,13 +134,13 @@ def test_a_hand_edit_is_named_and_the_restart_it_owes_is_not_forgotten(host, loa
                                             "apply it with playbooks/upgrade.yml")
         assert ("worker1: /etc/docker/daemon.json has settings the inventory does not manage: debug=true; writing the "
                 "file drops them") in " ".join(run.stdout.split())
-        assert on("worker1", "docker", "info", "--format", "{{.Debug}}") == "false"  # not restarted
+        assert drill.output("worker1", "docker", "info", "--format", "{{.Debug}}") == "false"  # not restarted
     finally:
         on("worker1", "sh", "-c", f"echo {original} | base64 -d > /etc/docker/daemon.json")
     # As it was: nothing owed, nothing to write.
     assert set(drill.play("bootstrap.yml").changed.values()) == {0}
     # The file as wanted, but the engine not restarted since it was written (the run stopped): owed.
-    applied = on("worker1", "cat", "/var/lib/flotilla/daemon.json.applied")
+    applied = drill.output("worker1", "cat", "/var/lib/flotilla/daemon.json.applied")
     on("worker1", "sh", "-c", "echo 0 > /var/lib/flotilla/daemon.json.applied")
     try:
         refused("bootstrap.yml", says="engine change pending on 1 swarm node (worker1: restart (the engine does not "
@@ -152,7 +155,8 @@ def test_a_new_manager_run_alone_joins_the_existing_swarm(host, load):
            f"--inventory={drill.INVENTORY / 'hosts.yml'}"]
     subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=4"], check=True, capture_output=True)
     drill.play("site.yml", "--limit", "manager4", "-e", "swarm_allow_any_manager_count=true")
-    assert on("manager4", "docker", "info", "--format", "{{.Swarm.Cluster.ID}}") == cluster  # never a second swarm
+    # never a second swarm
+    assert drill.output("manager4", "docker", "info", "--format", "{{.Swarm.Cluster.ID}}") == cluster
     assert drill.nodes(host)["manager4"]["Spec"]["Role"] == "manager"
     drill.play("remove-node.yml", "-e", "node=manager4", "-e", "flotilla_confirm=yes")
     subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=3"], check=True, capture_output=True)
@@ -164,18 +168,18 @@ def test_a_locked_manager_is_unlocked_with_the_key_and_never_made_to_leave(host,
     key = host.check_output("docker swarm unlock-key --quiet").strip()
     try:
         on("manager3", "systemctl", "restart", "docker")
-        drill.wait(lambda: on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "locked",
+        drill.wait(lambda: state("manager3") == "locked",
                    60, "manager3 locked")
         before = snapshot(host)
         for extra in ((), ("-e", "swarm_repair_nodes=true")):
             refused("site.yml", *extra, says="manager3: its engine is locked (autolock is on and the engine restarted)")
-            assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "locked"
+            assert state("manager3") == "locked"
             assert snapshot(host)["nodes"] == before["nodes"]
         # With the key (and every log line shown) the swarm phase of site.yml unlocks the manager; the
         # key is never printed.
         run = drill.play("swarm.yml", "-vvv", "-e", f"swarm_unlock_key={key}")
         assert key not in run.stdout
-        assert on("manager3", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
+        assert state("manager3") == "active"
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager3 unlocked")
         # A backup with a wrong key would not restore: refused before any engine stops.
         engines = snapshot(host)["engines"]

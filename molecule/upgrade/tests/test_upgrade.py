@@ -30,7 +30,7 @@ OPTIONS = json.dumps({"docker_engine_daemon_options": {**WANTED["docker_engine_d
 
 def versions() -> dict[str, str]:
     return {
-        name: drill.container(name).exec_run(["dpkg-query", "-W", "-f", "${Version}", "docker.io"]).output.decode()
+        name: drill.output(name, "dpkg-query", "-W", "-f", "${Version}", "docker.io")
         for name in drill.addresses()
     }
 
@@ -49,7 +49,7 @@ def test_upgrade_under_load_loses_no_request(host):
     assert set(versions().values()) == {TO}
     assert run.stdout.count(f"docker.io {FROM} -> {TO}") >= len(drill.addresses()), run.stdout[-4000:]
     for name in drill.addresses():
-        config = json.loads(drill.container(name).exec_run(["cat", "/etc/docker/daemon.json"]).output)
+        config = json.loads(drill.read(name, "/etc/docker/daemon.json"))
         assert config["max-concurrent-downloads"] == 4, name
     drill.wait(lambda: drill.healthy(host), 180, "healthy after the upgrade")
 
