@@ -7,6 +7,7 @@ docker_engine_state module: installed ``packages``, the current ``daemon_json``,
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import re
@@ -100,6 +101,26 @@ def docker_engine_pending(
     return lines
 
 
+def docker_engine_packages_settled(
+    state: dict[str, Any], specs: list[str], pinned: list[str], hold: bool, conflicting: list[str],
+) -> bool:
+    """apt has nothing to do on this host: every wanted package ("name" or "name=version", the
+    version an apt pattern such as "26.1.5*") is installed at a matching version, the ``pinned``
+    ones are on hold exactly when ``hold`` asks for it, and no package of the other source is
+    installed. Then the role skips apt's list refresh, its simulation and the install; any doubt
+    (a package the probe did not read, a version that does not match) answers False."""
+    state = state or {}
+    installed = state.get("packages") or {}
+    held = set(state.get("held") or [])
+    if any(name in installed for name in conflicting):
+        return False
+    for spec in specs:
+        name, _, version = spec.partition("=")
+        if name not in installed or (version and not fnmatch.fnmatchcase(installed[name], version)):
+            return False
+    return all((name in held) == hold for name in pinned)
+
+
 def docker_engine_settings_hash(settings: dict[str, Any]) -> str:
     """The hash recorded for the settings the engine runs (library/docker_engine_state.py reads it):
     sha256 of the JSON with sorted keys and no spaces, so layout and key order do not count."""
@@ -141,4 +162,5 @@ FILTERS: dict[str, Any] = {
     "docker_engine_pending": docker_engine_pending,
     "docker_engine_blocked": docker_engine_blocked,
     "docker_engine_settings_hash": docker_engine_settings_hash,
+    "docker_engine_packages_settled": docker_engine_packages_settled,
 }
