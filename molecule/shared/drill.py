@@ -31,6 +31,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 # (e.g. inventory/lab after `make demo`) while writing a drill.
 INVENTORY = Path(os.environ.get("FLOTILLA_DRILL_INVENTORY", PROJECT / "molecule/default/inventory"))
 FIGURES = PROJECT / ".reports/drills.json"
+PLAYS = PROJECT / ".reports/plays.jsonl"
 
 
 @dataclass
@@ -55,9 +56,22 @@ def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = N
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     run = Run(result.returncode, result.stdout + result.stderr, round(time.monotonic() - start, 1))
+    _log_play(playbook, extra, run)
     if ok:
         assert run.returncode == 0, f"{playbook} failed (rc {run.returncode}):\n{run.stdout[-5000:]}"
     return run
+
+
+def _log_play(playbook: str, extra: tuple[str, ...], run: Run) -> None:
+    """One line per playbook run in .reports/plays.jsonl (which test, what, how long, rc): where
+    make test spends its time, since nearly all of it is playbook runs."""
+    PLAYS.parent.mkdir(parents=True, exist_ok=True)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    # An unlock key or a password passed with -e is not written down.
+    args = [re.sub(r"^(\w*(?:key|token|password|secret)\w*)=.*", r"\1=(hidden)", arg) for arg in extra]
+    line = {"test": test, "playbook": playbook, "args": args, "seconds": run.seconds, "rc": run.returncode}
+    with PLAYS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
 
 
 def addresses() -> dict[str, str]:
