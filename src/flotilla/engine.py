@@ -7,7 +7,6 @@ docker_engine_state module: installed ``packages``, the current ``daemon_json``,
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
@@ -17,6 +16,8 @@ DEFAULT_ROOT = "/var/lib/docker"
 # apt's simulation: "Inst docker.io [26.1.5+dfsg1-9+deb13u1] (26.1.5+dfsg1-9+deb13u1+b1 Debian:13 [amd64])"
 _APT_UPGRADE = re.compile(r"^Inst (\S+) \[(\S+)\] \((\S+)", re.M)
 _APT_NEW = re.compile(r"^Inst (\S+) \((\S+)", re.M)
+# apt's version patterns (fnmatch): "26.1.5*".
+_PATTERN = re.compile(r"[*?\[]")
 
 
 def docker_engine_in_swarm(state: dict[str, Any]) -> bool:
@@ -104,21 +105,25 @@ def docker_engine_pending(
 def docker_engine_packages_settled(
     state: dict[str, Any], specs: list[str], pinned: list[str], hold: bool, conflicting: list[str],
 ) -> bool:
-    """apt has nothing to do on this host: every wanted package ("name" or "name=version", the
-    version an apt pattern such as "26.1.5*") is installed at a matching version, the ``pinned``
-    ones are on hold exactly when ``hold`` asks for it, and no package of the other source is
-    installed. Then the role skips apt's list refresh, its simulation and the install; any doubt
-    (a package the probe did not read, a version that does not match) answers False."""
+    """apt has nothing to do on this host: every wanted package ("name" or "name=version") is
+    installed at exactly that version, its dpkg selection is "hold" for the ``pinned`` ones when
+    ``hold`` asks for it and "install" otherwise, and no package of the other source is installed.
+    Then the role skips apt's list refresh, its simulation and the install; any doubt answers False.
+    A version pattern ("26.1.5*") is never settled: apt moves to the newest version that matches,
+    which only apt knows."""
     state = state or {}
     installed = state.get("packages") or {}
-    held = set(state.get("held") or [])
+    selections = state.get("selections") or {}
     if any(name in installed for name in conflicting):
         return False
     for spec in specs:
         name, _, version = spec.partition("=")
-        if name not in installed or (version and not fnmatch.fnmatchcase(installed[name], version)):
+        if name not in installed or (version and (_PATTERN.search(version) or installed[name] != version)):
             return False
-    return all((name in held) == hold for name in pinned)
+        wanted = "hold" if hold and name in pinned else "install"
+        if selections.get(name, "install") != wanted:
+            return False
+    return True
 
 
 def docker_engine_settings_hash(settings: dict[str, Any]) -> str:

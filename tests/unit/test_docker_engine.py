@@ -164,45 +164,55 @@ def test_pending_lists_package_moves_removals_the_file_and_an_owed_restart():
     assert de.docker_engine_pending("", False, state(), []) == []
 
 
-def test_held_packages_are_installed_and_named_held():
+def test_held_packages_are_installed_with_their_selection():
     out = ("docker.io\t26.1.5+dfsg1-9\thi \n"
            "python3-docker\t7.1.0-2\tii \n"
-           "runc\t1.1.15\trc \n"            # removed, its configuration files left
-           "containerd\t1.7.24\tiU \n"     # unpacked, not configured
+           "docker-cli\t26.1.5+dfsg1-9\tri \n"   # installed, selected for removal
+           "runc\t1.1.15\trc \n"                 # removed, its configuration files left
+           "containerd\t1.7.24\tiU \n"          # unpacked, not configured
            "docker-ce\t\tun \n")
-    assert ds.parse_dpkg(out) == ({"docker.io": "26.1.5+dfsg1-9", "python3-docker": "7.1.0-2"}, ["docker.io"])
+    assert ds.parse_dpkg(out) == (
+        {"docker.io": "26.1.5+dfsg1-9", "python3-docker": "7.1.0-2", "docker-cli": "26.1.5+dfsg1-9"},
+        {"docker.io": "hold", "docker-cli": "deinstall"})
 
 
 class TestPackagesSettled:
     """When apt has nothing to do, the role skips its list refresh, simulation and install."""
 
-    SPECS = ["docker.io=26.1.5*", "docker-cli=26.1.5*", "python3-docker"]
+    VERSION = "26.1.5+dfsg1-9"
+    SPECS = [f"docker.io={VERSION}", f"docker-cli={VERSION}", "python3-docker"]
     PINNED = ["docker.io", "docker-cli"]
+    HELD = {"docker.io": "hold", "docker-cli": "hold"}
 
-    def probe(self, held=("docker.io", "docker-cli"), **versions):
-        packages = {"docker.io": "26.1.5+dfsg1-9", "docker-cli": "26.1.5+dfsg1-9", "python3-docker": "7.1.0-2"}
+    def probe(self, selections=None, **versions):
+        packages = {"docker.io": self.VERSION, "docker-cli": self.VERSION, "python3-docker": "7.1.0-2"}
         packages.update(versions)
-        return {"packages": {k: v for k, v in packages.items() if v}, "held": list(held)}
+        return {"packages": {k: v for k, v in packages.items() if v},
+                "selections": self.HELD if selections is None else selections}
 
-    def test_every_package_at_a_matching_version_and_hold_is_settled(self):
+    def test_every_package_at_its_version_and_selection_is_settled(self):
         assert de.docker_engine_packages_settled(self.probe(), self.SPECS, self.PINNED, True, ["docker-ce"])
         unpinned = ["docker.io", "docker-cli", "python3-docker"]
-        assert de.docker_engine_packages_settled(self.probe(held=()), unpinned, self.PINNED, False, [])
+        assert de.docker_engine_packages_settled(self.probe(selections={}), unpinned, self.PINNED, False, [])
 
     @pytest.mark.parametrize(("probe", "hold"), [
-        ({"python3-docker": ""}, True),                        # a package missing
-        ({"docker-cli": "25.0.0+dfsg1-1"}, True),               # another version than the pin
-        ({"held": ("docker.io",)}, True),                       # one pinned package not held
-        ({}, False),                                            # held, but the hold is to go
-        ({"docker-ce": "5:28.5.1"}, True),                      # the other source's package
+        ({"python3-docker": ""}, True),                                 # a package missing
+        ({"docker-cli": "25.0.0+dfsg1-1"}, True),                        # another version than the pin
+        ({"selections": {"docker.io": "hold"}}, True),                   # one pinned package not held
+        ({}, False),                                                     # held, but the hold is to go
+        ({"selections": {"docker.io": "deinstall"}}, False),             # selected for removal
+        ({"selections": {**HELD, "python3-docker": "hold"}}, True),      # an unpinned package held
+        ({"docker-ce": "5:28.5.1"}, True),                               # the other source's package
     ])
     def test_anything_apt_would_change_is_not_settled(self, probe, hold):
-        held = probe.pop("held", ("docker.io", "docker-cli"))
+        probe = dict(probe)
+        selections = probe.pop("selections", None)
         assert not de.docker_engine_packages_settled(
-            self.probe(held=held, **probe), self.SPECS, self.PINNED, hold, ["docker-ce"])
+            self.probe(selections=selections, **probe), self.SPECS, self.PINNED, hold, ["docker-ce"])
 
-    def test_an_exact_version_must_match_exactly(self):
-        specs = ["docker.io=26.1.5+dfsg1-9", "docker-cli=26.1.5+dfsg1"]
+    def test_a_version_pattern_is_left_to_apt(self):
+        # apt moves to the newest version the pattern matches, which only apt knows.
+        specs = ["docker.io=26.1.5*", "docker-cli=26.1.5*"]
         assert not de.docker_engine_packages_settled(self.probe(), specs, self.PINNED, True, [])
         assert not de.docker_engine_packages_settled({}, ["docker.io"], ["docker.io"], False, [])
 

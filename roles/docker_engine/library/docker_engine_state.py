@@ -52,11 +52,11 @@ packages:
   description: Installed version of each package of O(packages) that is installed.
   returned: always
   type: dict
-held:
-  description: The packages of O(packages) that are installed and on hold (dpkg selection C(hold)).
+selections:
+  description: The dpkg selection (C(hold), C(deinstall), C(purge)) of each installed package of
+    O(packages) whose selection is not C(install).
   returned: always
-  type: list
-  elements: str
+  type: dict
 daemon_json:
   description: C(exists), C(settings) (the parsed content, or null when unreadable), C(error), C(mtime),
     C(applied) (the recorded hash of the settings the engine runs, or empty).
@@ -260,30 +260,32 @@ def _started(show: dict[str, str]) -> float | None:
     return time.time() - (time.monotonic() - mono) if mono else None
 
 
-def parse_dpkg(out: str) -> tuple[dict[str, str], list[str]]:
-    """dpkg-query's "package, version, status" lines: the installed packages' versions, and which of
-    them are on hold. The status's second letter is the package's state ("i": installed), its first
-    the selection ("h": hold), so a held package ("hi") is installed too."""
-    found, held = {}, []
+def parse_dpkg(out: str) -> tuple[dict[str, str], dict[str, str]]:
+    """dpkg-query's "package, version, status" lines: the installed packages' versions, and the
+    dpkg selection of those whose selection is not "install". The status's second letter is the
+    package's state ("i": installed), its first the selection ("h": hold, "r": deinstall, "p":
+    purge), so a held package ("hi") is installed too."""
+    found, selections = {}, {}
+    names = {"h": "hold", "r": "deinstall", "p": "purge", "u": "unknown"}
     for line in out.splitlines():
         parts = line.split("\t")
         if len(parts) == 3 and parts[2][1:2] == "i":
             found[parts[0]] = parts[1]
-            if parts[2].startswith("h"):
-                held.append(parts[0])
-    return found, held
+            if parts[2][:1] != "i":
+                selections[parts[0]] = names.get(parts[2][:1], parts[2][:1])
+    return found, selections
 
 
-def _packages(names: list[str]) -> tuple[dict[str, str], list[str]]:
+def _packages(names: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     if not names:
-        return {}, []
+        return {}, {}
     try:
         out = subprocess.run(
             ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n", *names],
             capture_output=True, text=True, check=False, timeout=30,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {}, []
+        return {}, {}
     return parse_dpkg(out)
 
 
@@ -357,11 +359,11 @@ def main() -> None:
     dockerd = _which("dockerd")
     if params["config"] is not None and dockerd:
         validation = _validate(dockerd, params["config"], engine, unit_flags(show.get("ExecStart", "")))
-    packages, held = _packages(params["packages"])
+    packages, selections = _packages(params["packages"])
     module.exit_json(
         changed=False,
         packages=packages,
-        held=held,
+        selections=selections,
         daemon_json=daemon_json,
         engine=engine,
         restart_pending=engine["present"] and restart_pending(
