@@ -67,8 +67,8 @@ def _log_play(playbook: str, extra: tuple[str, ...], run: Run) -> None:
     make test spends its time, since nearly all of it is playbook runs."""
     PLAYS.parent.mkdir(parents=True, exist_ok=True)
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
-    # An unlock key or a password passed with -e is not written down.
-    args = [re.sub(r"^(\w*(?:key|token|password|secret)\w*)=.*", r"\1=(hidden)", arg) for arg in extra]
+    # An argument that may carry an unlock key, a token or a password is not written down.
+    args = ["(hidden)" if re.search(r"key|token|password|secret", arg, re.I) else arg for arg in extra]
     line = {"test": test, "playbook": playbook, "args": args, "seconds": run.seconds, "rc": run.returncode}
     with PLAYS.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
