@@ -7,6 +7,7 @@ whole sequence) writes `<name>.stage` holding `passed` or `failed`.
 
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -39,6 +40,26 @@ def junit_counts(xml_text: str) -> Counts:
     return counts
 
 
+# The lines of a failure worth reading in a log's tail: the assertion, and Ansible's own verdicts.
+_TELLING = re.compile(r"^\s*(fatal:|failed:|ERROR!|FAILED!|not |assert)|msg", re.I)
+
+
+def junit_failures(xml_text: str, lines: int = 8) -> list[str]:
+    """Each failed or errored case as `name: message`, with at most ``lines`` telling lines of its
+    message (the first, then Ansible's fatal/failed lines), each cut at 300 characters: CI keeps
+    only the end of a run's output, and a red run must say why there."""
+    found = []
+    for case in ET.fromstring(xml_text).iter("testcase"):
+        for child in case:
+            if child.tag not in ("failure", "error"):
+                continue
+            text = (child.get("message") or child.text or "").strip().splitlines() or ["(no message)"]
+            telling = [text[0]] + [line for line in text[1:] if _TELLING.search(line)]
+            shown = [line.strip()[:300] for line in telling[:lines]]
+            found.append(f"{case.get('name')}: " + "\n    ".join(shown))
+    return found
+
+
 def stage_counts(text: str) -> Counts:
     return Counts(passed=1) if text.strip() == "passed" else Counts(failed=1)
 
@@ -59,10 +80,21 @@ def summarize(report_dir: Path) -> tuple[list[str], Counts]:
     return lines, total
 
 
+def _failures(path: Path) -> list[str]:
+    try:
+        return junit_failures(path.read_text(encoding="utf-8"))
+    except ET.ParseError:
+        return [f"{path.name} is not junit XML"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     report_dir = Path(args[0] if args else ".reports")
     lines, total = summarize(report_dir)
+    failures = [f"  {path.stem}: {failure}" for path in sorted(report_dir.glob("*.xml")) for failure in _failures(path)]
+    if failures:
+        print("failed tests:")
+        print("\n".join(failures))
     print("make test summary:")
     print("\n".join(lines) if lines else "  (no reports found)")
     skipped = f", {total.skipped} skipped" if total.skipped else ""

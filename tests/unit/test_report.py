@@ -39,3 +39,19 @@ def test_summary_of_a_clean_run_passes(tmp_path, capsys):
 
 def test_no_reports_is_a_failure(tmp_path):
     assert main([str(tmp_path)]) == 1
+
+
+def test_failures_are_named_with_their_telling_lines(tmp_path, capsys):
+    message = "AssertionError: restore.yml failed (rc 2):&#10;PLAY [x]&#10;TASK [y]&#10;" + (
+        "fatal: [manager1]: FAILED! =&gt; {&quot;msg&quot;: &quot;no leader&quot;}&#10;ok: [manager2]")
+    (tmp_path / "testinfra-backup_restore.xml").write_text(
+        f'<testsuites><testsuite><testcase name="test_restore"><failure message="{message}">tb</failure>'
+        '</testcase><testcase name="fine"/></testsuite></testsuites>')
+    assert main([str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "failed tests:",
+        "  testinfra-backup_restore: test_restore: AssertionError: restore.yml failed (rc 2):",
+        '    fatal: [manager1]: FAILED! => {"msg": "no leader"}',
+    ]
+    assert out[-1] == "1 passed, 1 failed"
