@@ -126,6 +126,28 @@ def docker_engine_packages_settled(
     return True
 
 
+def docker_engine_config_settled(state: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """/etc/docker/daemon.json already holds the wanted settings, as a root-owned 0644 file in a
+    root-owned 0755 directory (library/docker_engine_state.py reads both): then the role skips
+    writing it. Only the layout of the file may differ: the settings are compared as JSON, where
+    1 is not true and 1500.0 is not 1500 (the engine refuses a wrong type; the template fixes it)."""
+    daemon_json = (state or {}).get("daemon_json") or {}
+    settings = daemon_json.get("settings")
+    return (
+        bool(daemon_json.get("exists"))
+        and isinstance(settings, dict)
+        and docker_engine_settings_hash(settings) == docker_engine_settings_hash(wanted)
+        and daemon_json.get("file") == {"uid": 0, "gid": 0, "mode": "0644"}
+        and daemon_json.get("directory") == {"uid": 0, "gid": 0, "mode": "0755"}
+    )
+
+
+def docker_engine_service_settled(state: dict[str, Any]) -> bool:
+    """The engine's systemd unit is active and enabled (the probe's reading, before this run)."""
+    engine = (state or {}).get("engine") or {}
+    return bool(engine.get("active")) and bool(engine.get("enabled"))
+
+
 def docker_engine_settings_hash(settings: dict[str, Any]) -> str:
     """The hash recorded for the settings the engine runs (library/docker_engine_state.py reads it):
     sha256 of the JSON with sorted keys and no spaces, so layout and key order do not count."""
@@ -168,4 +190,6 @@ FILTERS: dict[str, Any] = {
     "docker_engine_blocked": docker_engine_blocked,
     "docker_engine_settings_hash": docker_engine_settings_hash,
     "docker_engine_packages_settled": docker_engine_packages_settled,
+    "docker_engine_config_settled": docker_engine_config_settled,
+    "docker_engine_service_settled": docker_engine_service_settled,
 }

@@ -217,6 +217,56 @@ class TestPackagesSettled:
         assert not de.docker_engine_packages_settled({}, ["docker.io"], ["docker.io"], False, [])
 
 
+class TestFileAndServiceSettled:
+    """When daemon.json, the engine's unit and the record are as wanted, the role skips writing them."""
+
+    ROOT_FILE = {"uid": 0, "gid": 0, "mode": "0644"}
+    ROOT_DIR = {"uid": 0, "gid": 0, "mode": "0755"}
+
+    def probe(self, **daemon_json):
+        found = {"exists": True, "settings": dict(WANTED), "file": self.ROOT_FILE, "directory": self.ROOT_DIR}
+        return {"daemon_json": {**found, **daemon_json}}
+
+    def test_the_wanted_settings_in_a_root_owned_file_are_settled(self):
+        assert de.docker_engine_config_settled(self.probe(), WANTED)
+        # Key order and layout do not count; the settings do.
+        assert de.docker_engine_config_settled(self.probe(settings=dict(reversed(list(WANTED.items())))), WANTED)
+
+    @pytest.mark.parametrize("daemon_json", [
+        {"exists": False, "settings": {}, "file": None},                     # no file yet
+        {"settings": {**WANTED, "debug": True}},                             # a hand edit
+        ({"settings": {**WANTED, "debug": 1}}, {**WANTED, "debug": True}),   # 1 for true: the engine refuses it
+        ({"settings": {**WANTED, "mtu": 1500.0}}, {**WANTED, "mtu": 1500}),  # a float for a number
+        {"settings": None, "error": "Expecting value"},                      # not JSON
+        {"file": {"uid": 0, "gid": 0, "mode": "0600"}},                      # another mode
+        {"file": {"uid": 1000, "gid": 0, "mode": "0644"}},                   # another owner
+        {"directory": {"uid": 0, "gid": 0, "mode": "0700"}},                 # the directory's mode
+    ])
+    def test_anything_the_template_would_change_is_not_settled(self, daemon_json):
+        daemon_json, wanted = daemon_json if isinstance(daemon_json, tuple) else (daemon_json, WANTED)
+        assert not de.docker_engine_config_settled(self.probe(**daemon_json), wanted)
+        assert not de.docker_engine_config_settled({}, WANTED)
+
+    @pytest.mark.parametrize(("engine", "settled"), [
+        ({"active": True, "enabled": True}, True),
+        ({"active": True, "enabled": False}, False),
+        ({"active": False, "enabled": True}, False),
+        ({}, False),
+    ])
+    def test_the_service_is_settled_only_active_and_enabled(self, engine, settled):
+        assert de.docker_engine_service_settled({"engine": engine}) is settled
+
+    def test_the_probe_reads_owner_and_mode(self, tmp_path):
+        path = tmp_path / "daemon.json"
+        path.write_text('{"debug": true}\n')
+        path.chmod(0o640)
+        found = ds._daemon_json(str(path))
+        assert found["settings"] == {"debug": True}
+        assert found["file"]["mode"] == "0640"
+        assert found["directory"]["mode"] == f"{tmp_path.stat().st_mode & 0o7777:04o}"
+        assert ds._daemon_json(str(tmp_path / "none.json"))["file"] is None
+
+
 def test_blocked_names_each_swarm_node_with_its_changes():
     hosts = [{"inventory_hostname": "manager1", "docker_engine_pending": ["/etc/docker/daemon.json"]},
              {"inventory_hostname": "worker9"},

@@ -85,6 +85,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -297,9 +298,19 @@ def _applied(path: str) -> str:
         return ""
 
 
+def _owner_mode(path: str) -> dict | None:
+    """uid, gid and permission bits ("0644") of ``path``; None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"uid": st.st_uid, "gid": st.st_gid, "mode": f"{stat.S_IMODE(st.st_mode):04o}"}
+
+
 def _daemon_json(path: str) -> dict:
+    directory = _owner_mode(os.path.dirname(path))
     if not os.path.exists(path):
-        return {"exists": False, "settings": {}, "error": "", "mtime": None}
+        return {"exists": False, "settings": {}, "error": "", "mtime": None, "file": None, "directory": directory}
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -308,7 +319,7 @@ def _daemon_json(path: str) -> dict:
     except (OSError, ValueError) as exc:
         settings, error = None, str(exc)
     return {"exists": True, "settings": settings if not error else None, "error": error,
-            "mtime": os.stat(path).st_mtime}
+            "mtime": os.stat(path).st_mtime, "file": _owner_mode(path), "directory": directory}
 
 
 def _validate(dockerd: str, config: dict, engine: dict, flags: list[str]) -> dict:
@@ -349,8 +360,10 @@ def main() -> None:
     )
     params = module.params
     engine = _engine(params["docker_socket"])
-    show = _systemd("ActiveState", "ActiveEnterTimestampMonotonic", "ExecStart")
+    show = _systemd("ActiveState", "ActiveEnterTimestampMonotonic", "ExecStart", "UnitFileState")
     engine["started"] = _started(show)
+    engine["active"] = show.get("ActiveState") == "active"
+    engine["enabled"] = show.get("UnitFileState") == "enabled"
     daemon_json = _daemon_json(params["config_path"])
     daemon_json["applied"] = _applied(params["applied_path"])
     root = engine.get("root_dir") or (daemon_json.get("settings") or {}).get("data-root") or "/var/lib/docker"
