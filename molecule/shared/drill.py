@@ -178,6 +178,16 @@ def healthy(host) -> bool:
     return not found
 
 
+def start_healthy(host, within: float = 60) -> None:
+    """A drill starts from a healthy swarm. The scenario before it ended healthy, but the swarm may
+    still be settling (a task moving, a proxy answering late on a busy machine): wait up to
+    ``within`` seconds, then fail naming what is not healthy."""
+    try:
+        wait(lambda: healthy(host), within, "healthy", every=2)
+    except AssertionError:
+        raise AssertionError("the drill starts from a healthy swarm, but: " + "; ".join(problems(host))) from None
+
+
 def record(name: str, **figures: object) -> None:
     """Keep a drill's measurements for docs/benchmarks.md, and show them in the test output."""
     FIGURES.parent.mkdir(exist_ok=True)

@@ -29,7 +29,7 @@ def holdings(host) -> dict:
 
 
 def test_backup_reset_restore_brings_everything_back(host, tmp_path):
-    assert drill.healthy(host), "the drill starts from a healthy swarm"
+    drill.start_healthy(host)
     before = holdings(host)
     assert before["services"] and before["configs"] and before["secrets"]
 

@@ -15,7 +15,7 @@ LOST = ("manager2", "manager3")
 
 
 def test_recover_refuses_while_the_swarm_has_quorum(host):
-    assert drill.healthy(host), "the drill starts from a healthy swarm"
+    drill.start_healthy(host)
     run = drill.play("recover.yml", ok=False)
     assert run.returncode != 0
     assert "not recovering: the swarm has quorum" in run.stdout, run.stdout[-3000:]

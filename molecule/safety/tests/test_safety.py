@@ -75,7 +75,7 @@ def daemon_options(**more) -> str:
 
 
 def test_the_cluster_starts_healthy(host, load):
-    assert drill.healthy(host), "the scenario starts from a healthy swarm"
+    drill.start_healthy(host)
 
 
 def test_check_mode_on_the_converged_cluster_has_nothing_to_do(host, load):

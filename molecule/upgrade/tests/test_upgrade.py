@@ -36,7 +36,7 @@ def versions() -> dict[str, str]:
 
 
 def test_upgrade_under_load_loses_no_request(host):
-    assert drill.healthy(host), "the drill starts from a healthy swarm"
+    drill.start_healthy(host)
     assert set(versions().values()) == {FROM}
     with Load(drill.urls(), rate=20, failover=True) as load:
         time.sleep(2)

@@ -19,7 +19,7 @@ def web_tasks(host) -> list[dict]:
 
 
 def test_web_tasks_of_a_lost_worker_run_elsewhere(host):
-    assert drill.healthy(host), "the drill starts from a healthy swarm"
+    drill.start_healthy(host)
     worker = next((t["Node"] for t in web_tasks(host) if t["Node"].startswith("worker")), "worker1")
     node = drill.container(worker)
     node.stop(timeout=5)
