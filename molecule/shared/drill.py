@@ -56,22 +56,35 @@ def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = N
         capture_output=True, text=True, env=env, check=False, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     run = Run(result.returncode, result.stdout + result.stderr, round(time.monotonic() - start, 1))
-    _log_play(playbook, extra, run)
+    _log_play(playbook, extra, run, inventory)
     if ok:
         assert run.returncode == 0, f"{playbook} failed (rc {run.returncode}):\n{run.stdout[-5000:]}"
     return run
 
 
-def _log_play(playbook: str, extra: tuple[str, ...], run: Run) -> None:
-    """One line per playbook run in .reports/plays.jsonl (which test, what, how long, rc): where
-    make test spends its time, since nearly all of it is playbook runs."""
+def _log_play(playbook: str, extra: tuple[str, ...], run: Run, inventory: Path | None) -> None:
+    """One line per playbook run in .reports/plays.jsonl (which test, what, how long, rc, and the
+    cluster lock if one is left after it): where make test spends its time, since nearly all of it
+    is playbook runs, and which run left a lock behind."""
     PLAYS.parent.mkdir(parents=True, exist_ok=True)
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     # An argument that may carry an unlock key, a token or a password is not written down.
     args = ["(hidden)" if re.search(r"key|token|password|secret", arg, re.I) else arg for arg in extra]
-    line = {"test": test, "playbook": playbook, "args": args, "seconds": run.seconds, "rc": run.returncode}
+    line = {"test": test, "playbook": playbook, "args": args, "seconds": run.seconds, "rc": run.returncode,
+            "lock_left": _lock_left(inventory)}
     with PLAYS.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
+
+
+def _lock_left(inventory: Path | None) -> dict[str, str] | None:
+    """The labels of the cluster lock (flotilla-lock) as manager1 sees it; None when there is none
+    or it cannot be read (no swarm, manager1 down): a record for plays.jsonl, never a failure."""
+    try:
+        found = container("manager1", inventory).exec_run(
+            ["docker", "config", "inspect", "--format", "{{json .Spec.Labels}}", "flotilla-lock"])
+        return json.loads(found.output) if found.exit_code == 0 else None
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return None
 
 
 def addresses() -> dict[str, str]:
