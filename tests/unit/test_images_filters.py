@@ -32,3 +32,63 @@ def test_archive_name_changes_with_any_image_id():
     rebuilt = [dict(CONTROLLER[0], Id="sha256:ccc"), CONTROLLER[1]]
     assert name != im.images_archive_name(refs, rebuilt)
     assert name.startswith("images-") and name.endswith(".tar")
+
+
+# --- which builds to run: the digest of context, args and bases, kept in a label ---------------
+
+def test_dockerfile_bases_resolve_args_and_skip_stages():
+    text = "# a comment\nARG BASE=debian:13\nARG TAG\nFROM ${BASE} AS build\nRUN true\nFROM build\nFROM \\\n  scratch\n"
+    assert im.dockerfile_bases(text) == ["debian:13"]
+    assert im.dockerfile_bases(text, {"BASE": "example/base:2"}) == ["example/base:2"]
+    assert im.dockerfile_bases("FROM --platform=linux/amd64 $BASE\n") is None  # no value: cannot tell
+    # An ARG after a FROM belongs to that stage: FROM lines see only those declared before the first.
+    assert im.dockerfile_bases("ARG V=1\nFROM x\nARG V=2\nFROM y:$V\n") == ["x", "y:1"]
+
+
+def _context(tmp_path, text="ARG BASE=example/base:1\nFROM ${BASE}\nCOPY app.py /\n"):
+    (tmp_path / "Dockerfile").write_text(text)
+    (tmp_path / "app.py").write_text("print('v1')\n")
+    return {"name": "example/web", "tag": "1", "context": str(tmp_path), "args": {"VERSION": "1"}}
+
+
+def _built(build, digest, image_id="sha256:web"):
+    tags = [f"{build['name']}:{build['tag']}"]
+    return {"Id": image_id, "RepoTags": tags, "Config": {"Labels": {im.BUILD_LABEL: digest}}}
+
+
+BASE = {"Id": "sha256:base1", "RepoTags": ["example/base:1"]}
+
+
+def test_a_build_whose_context_args_and_base_are_unchanged_is_not_run_again(tmp_path):
+    build = _context(tmp_path)
+    [first] = im.images_stale([build], [BASE])  # never built: built, with a digest to label it
+    assert first["digest"] and first["name"] == "example/web"
+    assert im.images_stale([build], [BASE, _built(build, first["digest"])]) == []
+    assert im.images_bases([build]) == ["example/base:1"]
+
+
+def test_a_changed_file_arg_or_base_image_builds_again(tmp_path):
+    build = _context(tmp_path)
+    digest = im.images_stale([build], [BASE])[0]["digest"]
+    current = _built(build, digest)
+    assert im.images_stale([{**build, "args": {"VERSION": "2"}}], [BASE, current])
+    assert im.images_stale([build], [{**BASE, "Id": "sha256:base2"}, current])
+    (tmp_path / "app.py").write_text("print('v2')\n")
+    assert im.images_stale([build], [BASE, current])
+
+
+def test_a_build_that_cannot_be_told_unchanged_runs_every_time(tmp_path):
+    build = _context(tmp_path)
+    # The base is not on the controller (the build will say why), or the Dockerfile names no value.
+    assert im.images_stale([build], [])[0]["digest"] == ""
+    (tmp_path / "nameless").mkdir()
+    nameless = _context(tmp_path / "nameless", "FROM $NOPE\n")
+    assert im.images_stale([nameless], [BASE, _built(nameless, "")])[0]["digest"] == ""
+    assert im.images_stale([{**build, "context": str(tmp_path / "gone")}], [BASE])[0]["digest"] == ""
+
+
+def test_the_controllers_images_are_the_fresh_builds_then_what_was_read():
+    read = [{"Id": "sha256:old", "RepoTags": ["example/web:1"]}, {"Id": "sha256:p", "RepoTags": ["example/proxy:1"]}]
+    built = [{"Id": "sha256:new", "RepoTags": ["example/web:1"]}]
+    assert im.images_current(read, built) == built + read[1:]
+    assert im.images_current(read, []) == read
