@@ -9,12 +9,13 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORTS := .reports
-# The molecule scenarios, in order. The failure drills and `stacks` run on the lab `default`
-# converged, so they follow it (`make molecule SCENARIOS="default worker_loss"` for one drill);
-# that lab is removed before a scenario with a lab of its own (lifecycle) starts, and at the end.
+# The molecule scenarios, in order. The failure drills, `stacks` and `lifecycle` run on the lab
+# `default` converged, so they follow it (`make molecule SCENARIOS="default worker_loss"` for one
+# drill); that lab is removed before a scenario with a lab of its own starts, and at the end.
+# lifecycle reshapes the swarm (roles, nodes, a reset host), so it comes last.
 DRILLS := safety manager_loss worker_loss quorum_loss backup_restore upgrade
-ON_DEFAULT := $(DRILLS) stacks
-SCENARIOS ?= default $(ON_DEFAULT) lifecycle
+ON_DEFAULT := $(DRILLS) stacks lifecycle
+SCENARIOS ?= default $(ON_DEFAULT)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 

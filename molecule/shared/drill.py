@@ -1,7 +1,7 @@
 """What the scenarios' tests share: the drills (manager_loss, worker_loss, quorum_loss,
-backup_restore, upgrade), safety and stacks run, in the Makefile's order, on the lab the `default`
-scenario converged, with its inventory (lifecycle passes its own), and drive the real playbooks
-from the controller as an admin would.
+backup_restore, upgrade), safety, stacks and lifecycle run, in the Makefile's order, on the lab the
+`default` scenario converged, with its inventory (lifecycle with an edited copy of it), and drive
+the real playbooks from the controller as an admin would.
 
 Each drill ends with the swarm healthy and the demo serving. The times they measure are benchmark
 figures, not assertions: `record` writes them to .reports/drills.json (docs/benchmarks.md).

@@ -1,10 +1,14 @@
 """Scenario `lifecycle`: edit the inventory, run the real playbooks, check the live swarm.
 
-The tests run in file order, each building on the previous one, against one lab. They work on a
-copy of the scenario inventory (the lab rewrites hosts.yml when it adds a node; the copy re-applies
-the edits). `host` is manager1, which stays a manager throughout and answers `docker node ...`.
+It runs last, on the lab the `default` scenario converged (after the drills and `stacks`). The
+tests run in file order, each building on the previous one. They work on a copy of default's
+inventory (the lab rewrites hosts.yml when it adds a node; the copy re-applies the edits) that
+reshapes the swarm and nothing else: it leaves out the demo (the first test removes the demo stack)
+and pins the engines as the lab runs them (the `upgrade` drill moved them). `host` is manager1,
+which stays a manager throughout and answers `docker node ...`.
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -17,24 +21,31 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import drill  # noqa: E402
 
-SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
-LAB = yaml.safe_load((SCENARIO / "inventory/group_vars/all.yml").read_text())["molecule_lab"]
+LAB = yaml.safe_load((drill.INVENTORY / "group_vars/all/main.yml").read_text())["molecule_lab"]
+LABELS = {group: yaml.safe_load((drill.INVENTORY / f"group_vars/{group}.yml").read_text())["swarm_node_labels"]
+          for group in ("swarm_managers", "swarm_workers")}
 
 
 class Inventory:
-    """A copy of the scenario inventory with group moves and host_vars applied on top."""
+    """A copy of default's inventory with group moves and host_vars applied on top."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.moves: dict[str, str] = {}
         self.dropped: set[str] = set()
-        shutil.copytree(SCENARIO / "inventory/group_vars", root / "group_vars")
+        shutil.copytree(drill.INVENTORY / "group_vars", root / "group_vars")
+        (root / "group_vars/all/demo.yml").unlink()  # no stacks, no images to ship
+        # The engines as they run (package version and daemon.json): nothing for site.yml to change there.
+        engines = {
+            "docker_engine_version": drill.output("manager1", "dpkg-query", "-W", "-f", "${Version}", "docker.io"),
+            "docker_engine_daemon_options": json.loads(drill.read("manager1", "/etc/docker/daemon.json")),
+        }
+        (root / "group_vars/all/engines.yml").write_text(yaml.safe_dump(engines))
         (root / "host_vars").mkdir()
         self.write()
 
     def write(self) -> None:
-        data = yaml.safe_load((SCENARIO / "inventory/hosts.yml").read_text())
+        data = yaml.safe_load((drill.INVENTORY / "hosts.yml").read_text())
         groups = data["all"]["children"]
         for name, group in self.moves.items():
             for members in groups.values():
@@ -88,7 +99,11 @@ def inventory(tmp_path_factory):
 
 
 def test_start_from_the_converged_swarm(host):
+    drill.start_healthy(host)
     assert_healthy(host, {"manager1", "manager2", "manager3"}, {"worker1", "worker2"})
+    # The swarm alone from here on: the demo stack goes (its inventory copy enables no stack).
+    host.check_output("docker stack rm demo")
+    drill.wait(lambda: not host.check_output("docker service ls --quiet"), 60, "the demo stack removed")
 
 
 def test_promote_a_worker_and_demote_a_manager(host, inventory):
@@ -98,8 +113,8 @@ def test_promote_a_worker_and_demote_a_manager(host, inventory):
     assert changed["manager1"] >= 1  # the role changes run on the bootstrap manager
     current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
     # Labels follow the new group (replace semantics): manager3 now carries the workers' labels.
-    assert current["manager3"]["Spec"]["Labels"] == {"tier": "app"}
-    assert current["worker1"]["Spec"]["Labels"] == {}
+    assert current["manager3"]["Spec"]["Labels"] == LABELS["swarm_workers"]
+    assert current["worker1"]["Spec"]["Labels"] == LABELS["swarm_managers"]
 
 
 def test_change_labels_and_availability(host, inventory):
@@ -118,21 +133,26 @@ def test_change_labels_and_availability(host, inventory):
 def test_add_a_node_changes_only_that_node(host, inventory):
     lab(
         "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=3",
-        f"--inventory={SCENARIO / 'inventory/hosts.yml'}",
+        f"--inventory={drill.INVENTORY / 'hosts.yml'}",
     )  # fmt: skip
     inventory.write()  # the lab rewrote hosts.yml with worker3; re-apply the moves
     changed = play(inventory, "site.yml")
     assert changed.pop("worker3") > 0
     assert set(changed.values()) == {0}, changed
     current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2", "worker3"})
-    assert current["worker3"]["Spec"]["Labels"] == {"tier": "app"}
+    assert current["worker3"]["Spec"]["Labels"] == LABELS["swarm_workers"]
 
 
 def test_remove_a_powered_off_node(host, inventory):
-    drill.container("worker3", SCENARIO / "inventory").stop(timeout=5)
+    drill.container("worker3").stop(timeout=5)
     play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "flotilla_confirm=yes")
     inventory.drop("worker3")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
+    # The lab as default made it (worker3's container gone from it and from hosts.yml).
+    lab(
+        "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=2",
+        f"--inventory={drill.INVENTORY / 'hosts.yml'}",
+    )  # fmt: skip
     # The swarm matches the edited inventory: nothing left to change.
     assert set(play(inventory, "swarm.yml").values()) == {0}
 
@@ -147,7 +167,7 @@ def test_reset_one_host_with_limit(host, inventory):
 
     play(inventory, *reset, "-e", "flotilla_confirm=yes")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
-    worker2 = drill.container("worker2", SCENARIO / "inventory")
+    worker2 = drill.container("worker2")
     assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
     left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
     assert left.output.decode().split() == []
@@ -159,7 +179,7 @@ def test_reset_one_host_with_limit(host, inventory):
 
 
 def test_remove_node_refuses_to_break_quorum(host, inventory):
-    container = drill.container("manager2", SCENARIO / "inventory")
+    container = drill.container("manager2")
     container.stop(timeout=5)
     try:
         deadline = time.monotonic() + 90
