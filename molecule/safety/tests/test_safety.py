@@ -289,7 +289,8 @@ def test_a_node_whose_service_discovery_is_broken_is_named_by_the_deploy(host):
         on("worker2", "iptables", "-I", chain, "-p", proto, "--dport", "7946", "-j", "DROP")
     try:
         host.check_output("docker service update --force --detach --quiet demo_web")
-        run = drill.play("deploy.yml", ok=False)
+        # A broken resolver stays broken: 10 s of retries say so as well as the default 30.
+        run = drill.play("deploy.yml", "-e", "stacks_discovery_timeout=10", ok=False)
         assert run.returncode != 0
         broken = [line for line in run.stdout.splitlines() if "service discovery is broken on" in line]
         assert broken and "worker2" in broken[0], run.stdout[-3000:]
