@@ -54,17 +54,23 @@ def images_archive_name(refs: list[str], images: list[dict[str, Any]]) -> str:
     return f"images-{digest.hexdigest()[:16]}.tar"
 
 
+# A reference as it may reach docker_image_info: anything else (an unset or defaulted variable,
+# a stray backslash) means the Dockerfile cannot be read that simply.
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+
+
 def dockerfile_bases(text: str, args: dict[str, Any] | None = None) -> list[str] | None:
-    """The images a Dockerfile builds FROM (its own stage names left out), with the ARG defaults
-    declared before the first FROM and the build ``args`` substituted; None when a reference
-    cannot be resolved (a variable without a value)."""
+    """The images a Dockerfile builds FROM (its own stage names left out, compared without case as
+    Docker does), with the ARG defaults declared before the first FROM and the build ``args``
+    substituted; None when a reference cannot be resolved (a variable without a value, a
+    ``${VAR:-default}`` form) or another image is read (``COPY --from=image``, ``--mount=from=``)."""
     values: dict[str, str] = {}
     bases: list[str] = []
     stages: set[str] = set()
     seen_from = False
-    # Instructions: continuation lines joined, comments dropped.
-    joined = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
-    for line in joined.splitlines():
+    # Instructions: continuation lines joined (a backslash, maybe trailing blanks), comments dropped.
+    kept = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for line in re.sub(r"\\[ \t]*\n", " ", kept).splitlines():
         words = line.split()
         if not words:
             continue
@@ -79,12 +85,18 @@ def dockerfile_bases(text: str, args: dict[str, Any] | None = None) -> list[str]
             if not rest:
                 return None
             ref = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m.group(1) or m.group(2), "\0"), rest[0])
-            if "\0" in ref or not ref:
+            if not _REFERENCE.match(ref):
                 return None
-            if ref not in stages and ref != "scratch":
+            if ref.lower() not in stages and ref != "scratch":
                 bases.append(ref)
             if len(rest) >= 3 and rest[1].upper() == "AS":
-                stages.add(rest[2])
+                stages.add(rest[2].lower())
+        elif re.search(r"--(mount=\S*)?from=", line):
+            # COPY --from=<stage or image>, RUN --mount=...,from=<stage or image>: a stage is
+            # already counted; another image would be an input this digest does not see.
+            source = re.search(r"from=([^\s,]+)", line)
+            if source and source.group(1).lower() not in stages and not source.group(1).isdigit():
+                return None
     return bases
 
 
@@ -92,25 +104,29 @@ def _dockerfile(build: dict[str, Any]) -> Path:
     return Path(build["context"]) / str(build.get("dockerfile") or "Dockerfile")
 
 
+def _bases_of(build: dict[str, Any]) -> list[str] | None:
+    try:
+        text = _dockerfile(build).read_text(encoding="utf-8-sig")
+    except (OSError, ValueError):
+        return None
+    return dockerfile_bases(text, build.get("args"))
+
+
 def images_bases(builds: list[dict[str, Any]]) -> list[str]:
     """Every base image the builds' Dockerfiles name (read on the controller), once each."""
     found: list[str] = []
     for build in builds or []:
-        try:
-            bases = dockerfile_bases(_dockerfile(build).read_text(encoding="utf-8"), build.get("args"))
-        except OSError:
-            bases = None
-        found += [b for b in bases or [] if b not in found]
+        found += [b for b in _bases_of(build) or [] if b not in found]
     return found
 
 
 def _context_digest(build: dict[str, Any], base_ids: list[str]) -> str:
-    """sha256 over every file of the build context (path and content), the build args and the
-    base images' IDs."""
+    """sha256 over every file of the build context (path, mode and content), the build args and
+    the base images' IDs."""
     digest = hashlib.sha256()
     root = Path(build["context"])
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_mode & 0o7777:o}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     digest.update(json.dumps({"args": build.get("args") or {}, "dockerfile": build.get("dockerfile") or "Dockerfile",
                               "bases": base_ids}, sort_keys=True, default=str).encode())
@@ -120,23 +136,25 @@ def _context_digest(build: dict[str, Any], base_ids: list[str]) -> str:
 def images_stale(builds: list[dict[str, Any]], images: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The builds to run: each item of ``builds`` (``images_build``) whose image is absent from
     ``images`` (the controller's, read by docker_image_info with the bases) or carries another
-    build digest than the context, args and base image IDs give now. Each comes back with
-    ``digest``, the label value to build with (``""``: unknown, so it is built every run: a
-    base that cannot be resolved or read, a context that cannot be read)."""
+    build digest than the context, args and base image IDs give now, and each build FROM an image
+    another of these builds makes anew. Each comes back with ``digest``, the label value to build
+    with (``""``: unknown, so it is built every run: a base that cannot be resolved or is not on
+    the controller, a context that cannot be read)."""
     by_ref: dict[str, dict[str, Any]] = {}
     for image in images or []:
         for tag in image.get("RepoTags") or []:
             by_ref[_normalize(tag)] = image
-    stale = []
+    stale: list[dict[str, Any]] = []
     for build in builds or []:
         digest = ""
-        try:
-            bases = dockerfile_bases(_dockerfile(build).read_text(encoding="utf-8"), build.get("args"))
-            base_ids = [by_ref.get(_normalize(b), {}).get("Id", "") for b in bases or []]
-            if bases is not None and all(base_ids):
+        bases = _bases_of(build)
+        remade = {_normalize(f"{b['name']}:{b.get('tag') or 'latest'}") for b in stale}
+        base_ids = [by_ref.get(_normalize(b), {}).get("Id", "") for b in bases or []]
+        if bases is not None and all(base_ids) and not remade & {_normalize(b) for b in bases}:
+            try:
                 digest = _context_digest(build, base_ids)
-        except OSError:
-            digest = ""
+            except OSError:
+                digest = ""
         current = by_ref.get(_normalize(f"{build['name']}:{build.get('tag') or 'latest'}"))
         labels = ((current or {}).get("Config") or {}).get("Labels") or {}
         if not digest or labels.get(BUILD_LABEL) != digest:
@@ -146,11 +164,15 @@ def images_stale(builds: list[dict[str, Any]], images: list[dict[str, Any]]) -> 
 
 def images_current(read: list[dict[str, Any]], built: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The controller's images after the builds: those just built (their inspection, from the
-    build results), then the ones read before that no build replaced."""
+    build results), then the ones read before, without the tags a build moved to a new image."""
     fresh = [image for image in built or [] if image]
-    tags = {_normalize(t) for image in fresh for t in image.get("RepoTags") or []}
-    return fresh + [image for image in read or []
-                    if not any(_normalize(t) in tags for t in image.get("RepoTags") or [])]
+    moved = {_normalize(t) for image in fresh for t in image.get("RepoTags") or []}
+    kept = []
+    for image in read or []:
+        tags = [t for t in image.get("RepoTags") or [] if _normalize(t) not in moved]
+        if tags:
+            kept.append({**image, "RepoTags": tags})
+    return fresh + kept
 
 
 # The filters the images role uses, by name (roles/images/filter_plugins/ hands them to Ansible).

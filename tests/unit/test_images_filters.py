@@ -43,6 +43,13 @@ def test_dockerfile_bases_resolve_args_and_skip_stages():
     assert im.dockerfile_bases("FROM --platform=linux/amd64 $BASE\n") is None  # no value: cannot tell
     # An ARG after a FROM belongs to that stage: FROM lines see only those declared before the first.
     assert im.dockerfile_bases("ARG V=1\nFROM x\nARG V=2\nFROM y:$V\n") == ["x", "y:1"]
+    # Stage names without case, as Docker reads them; a continuation with trailing blanks.
+    staged = "FROM x AS Build\nFROM build\nCOPY --from=Build /a /b\nFROM y \\  \n AS z\n"
+    assert im.dockerfile_bases(staged) == ["x", "y"]
+    # What this reading cannot follow: a defaulted variable, another image copied from.
+    assert im.dockerfile_bases("FROM ${B:-debian:13}\n") is None
+    assert im.dockerfile_bases("FROM x\nCOPY --from=nginx:1 /a /b\n") is None
+    assert im.dockerfile_bases("FROM x\nRUN --mount=type=bind,from=example/tools:1,target=/t true\n") is None
 
 
 def _context(tmp_path, text="ARG BASE=example/base:1\nFROM ${BASE}\nCOPY app.py /\n"):
@@ -73,8 +80,29 @@ def test_a_changed_file_arg_or_base_image_builds_again(tmp_path):
     current = _built(build, digest)
     assert im.images_stale([{**build, "args": {"VERSION": "2"}}], [BASE, current])
     assert im.images_stale([build], [{**BASE, "Id": "sha256:base2"}, current])
+    (tmp_path / "app.py").chmod(0o755)
+    assert im.images_stale([build], [BASE, current])
+    (tmp_path / "app.py").chmod(0o644)
+    assert not im.images_stale([build], [BASE, current])
     (tmp_path / "app.py").write_text("print('v2')\n")
     assert im.images_stale([build], [BASE, current])
+
+
+def test_an_image_built_from_one_rebuilt_in_the_same_run_builds_again(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "app").mkdir()
+    base = _context(tmp_path / "base")
+    app = {**_context(tmp_path / "app", "FROM example/web:1\n"), "name": "example/app"}
+    images = [BASE]
+    base_digest = im.images_stale([base], images)[0]["digest"]
+    images.append(_built(base, base_digest))
+    app_digest = im.images_stale([app], images)[0]["digest"]
+    images.append(_built(app, app_digest, "sha256:app"))
+    assert im.images_stale([base, app], images) == []
+    (tmp_path / "base/app.py").write_text("print('v2')\n")
+    # base is rebuilt, so app (FROM it) is too, with no digest to trust until the next run.
+    assert [(b["name"], b["digest"]) for b in im.images_stale([base, app], images)] == [
+        ("example/web", im.images_stale([base], images)[0]["digest"]), ("example/app", "")]
 
 
 def test_a_build_that_cannot_be_told_unchanged_runs_every_time(tmp_path):
@@ -88,7 +116,10 @@ def test_a_build_that_cannot_be_told_unchanged_runs_every_time(tmp_path):
 
 
 def test_the_controllers_images_are_the_fresh_builds_then_what_was_read():
-    read = [{"Id": "sha256:old", "RepoTags": ["example/web:1"]}, {"Id": "sha256:p", "RepoTags": ["example/proxy:1"]}]
+    read = [{"Id": "sha256:old", "RepoTags": ["example/web:1", "example/web:latest"]},
+            {"Id": "sha256:p", "RepoTags": ["example/proxy:1"]}]
     built = [{"Id": "sha256:new", "RepoTags": ["example/web:1"]}]
-    assert im.images_current(read, built) == built + read[1:]
+    # The old image keeps the tags no build moved (example/web:latest still names it).
+    assert im.images_current(read, built) == built + [{"Id": "sha256:old", "RepoTags": ["example/web:latest"]}, read[1]]
+    assert im.images_missing(["example/web:1"], im.images_current(read, built), built) == []
     assert im.images_current(read, []) == read
