@@ -35,12 +35,15 @@ class Inventory:
         self.dropped: set[str] = set()
         shutil.copytree(drill.INVENTORY / "group_vars", root / "group_vars")
         (root / "group_vars/all/demo.yml").unlink()  # no stacks, no images to ship
-        # The engines as they run (package version and daemon.json): nothing for site.yml to change there.
-        engines = {
-            "docker_engine_version": drill.output("manager1", "dpkg-query", "-W", "-f", "${Version}", "docker.io"),
-            "docker_engine_daemon_options": json.loads(drill.read("manager1", "/etc/docker/daemon.json")),
-        }
-        (root / "group_vars/all/engines.yml").write_text(yaml.safe_dump(engines))
+        # The engines as they run (package version and daemon.json): nothing for site.yml to change
+        # there. Written into main.yml, which pins them: of the files in group_vars/all/, the one
+        # Ansible reads last (sorted by name) wins.
+        main = root / "group_vars/all/main.yml"
+        settings = yaml.safe_load(main.read_text())
+        version = drill.output("manager1", "dpkg-query", "-W", "-f", "${Version}", "docker.io")
+        settings["docker_engine_version"] = version
+        settings["docker_engine_daemon_options"] = json.loads(drill.read("manager1", "/etc/docker/daemon.json"))
+        main.write_text(yaml.safe_dump(settings))
         (root / "host_vars").mkdir()
         self.write()
 
