@@ -11,8 +11,8 @@ STAMP := $(VENV)/.installed
 REPORTS := .reports
 # The molecule scenarios, in order. The failure drills, `stacks` and `lifecycle` run on the lab
 # `default` converged, so they follow it (`make molecule SCENARIOS="default worker_loss"` for one
-# drill); that lab is removed before a scenario with a lab of its own starts, and at the end.
-# lifecycle reshapes the swarm (roles, nodes, a reset host), so it comes last.
+# drill); `make molecule` removes that lab at the end (and before any scenario with a lab of its
+# own: none today). lifecycle reshapes the swarm (roles, nodes, a reset host), so it comes last.
 DRILLS := safety manager_loss worker_loss quorum_loss backup_restore upgrade
 ON_DEFAULT := $(DRILLS) stacks lifecycle
 SCENARIOS ?= default $(ON_DEFAULT)
@@ -62,7 +62,7 @@ unit: setup ## pytest: unit tests of the Python code
 	@mkdir -p $(REPORTS)
 	$(BIN)/pytest tests/unit --junitxml=$(REPORTS)/unit.xml
 
-molecule: setup ## Molecule scenarios against their own labs (SCENARIOS=...)
+molecule: setup ## Molecule scenarios: default, then the others on its lab (SCENARIOS=...)
 	@rc=0; for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s ($$(date -u +%T))"; \
 	  case " $(ON_DEFAULT) " in \
