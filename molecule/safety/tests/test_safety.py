@@ -288,7 +288,9 @@ def test_a_node_whose_service_discovery_is_broken_is_named_by_the_deploy(host):
     for chain, proto in rules:
         on("worker2", "iptables", "-I", chain, "-p", proto, "--dport", "7946", "-j", "DROP")
     try:
-        host.check_output("docker service update --force --detach --quiet demo_web")
+        # New web tasks, all at once (an update setting restarts no task; the deploy sets it back).
+        host.check_output("docker service update --force --detach --quiet --update-parallelism 0 "
+                          "--update-delay 0s --update-monitor 1s demo_web")
         # A broken resolver stays broken: 10 s of retries say so as well as the default 30.
         run = drill.play("deploy.yml", "-e", "stacks_discovery_timeout=10", ok=False)
         assert run.returncode != 0
