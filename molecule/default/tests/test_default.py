@@ -160,7 +160,7 @@ def test_demo_web_update_restart_and_health_as_declared(host, wanted):
     update = spec["UpdateConfig"]
     assert (update["Parallelism"], update["Order"], update["FailureAction"], update["MaxFailureRatio"]) == (
         1, "start-first", "rollback", 0)
-    assert update["Monitor"] == 10 * 10**9 and update["Delay"] == 2 * 10**9
+    assert update["Monitor"] == 5 * 10**9 and update["Delay"] == 2 * 10**9
     assert (spec["RollbackConfig"]["Parallelism"], spec["RollbackConfig"]["Order"]) == (1, "start-first")
     template = spec["TaskTemplate"]
     # any, not on-failure: the server exits 0 on SIGTERM, and a completed task is not replaced
