@@ -108,7 +108,9 @@ def test_a_typo_in_the_log_driver_is_refused_before_any_daemon_json_is_written(h
 
 def test_an_unknown_daemon_option_is_refused_with_the_engines_own_reason(host, load):
     before = snapshot(host)
-    refused("site.yml", "-e", daemon_options(**{"no-such-option": True}),
+    # The same check as the log driver's above (dockerd --validate), so through bootstrap.yml, the
+    # engine phase site.yml runs after its validation.
+    refused("bootstrap.yml", "-e", daemon_options(**{"no-such-option": True}),
             says="the following directives don't match any configuration option: no-such-option")
     assert snapshot(host) == before
 
