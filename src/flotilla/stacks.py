@@ -339,7 +339,8 @@ def stacks_convergence(
     ``expected`` maps the services the stack must have to the image deployed for each; a service
     not there yet means ``updating``.
 
-    A service Swarm will not bring to strength by itself fails at once, with Swarm's own words: a
+    A service Swarm will not bring to strength by itself fails, with Swarm's own words, once no
+    other service of the stack is still updating, so that one run names every such service: a
     global service no node can run, a task whose image is missing, a task that stayed unplaced
     ("no suitable node") for ``grace`` seconds by ``now`` (a Docker timestamp), a slot left empty
     by a completed task.
@@ -360,14 +361,17 @@ def stacks_convergence(
     for name in sorted(set(expected or []) - found):
         states.append({"name": name, "mode": "?", "image": "?", "update": "not created yet",
                        "running": 0, "wanted": 0, "state": "updating"})
-    failed = [s for s in states if s["state"] == "failed"]
-    pending = [s for s in states if s["state"] == "updating"]
-    if failed:
-        state = "failed"
-        message = "; ".join(s["message"] for s in failed)
-    elif pending:
+    failed = "; ".join(s["message"] for s in states if s["state"] == "failed")
+    pending = ", ".join(f"{s['name']} {s['running']}/{s['wanted']} ({s['update']})"
+                        for s in states if s["state"] == "updating")
+    if pending:
+        # A failure waits for the rest of the stack to settle, so that one run names every service
+        # that will not come up; a wait that runs out reports the failures first.
         state = "updating"
-        message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']} ({s['update']})" for s in pending)
+        message = f"{failed}; still updating: {pending}" if failed else pending
+    elif failed:
+        state = "failed"
+        message = failed
     else:
         state = "converged"
         message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']}" for s in states)

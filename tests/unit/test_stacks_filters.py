@@ -240,6 +240,26 @@ def test_a_missing_image_fails_at_once_naming_the_task_node_and_swarms_message()
     assert result["message"].endswith("on worker1: No such image: web:9")
 
 
+def test_a_failure_waits_for_the_rest_of_the_stack_and_then_names_every_service_that_will_not_run():
+    missing = service("app_web", "web:9", replicas=1)
+    rejected = task("app_web", "web:9", state="rejected", desired="shutdown", node_id="n2", err="No such image: web:9")
+    rejected["CreatedAt"] = "2026-01-01T00:09:59Z"
+    nowhere = service("app_edge", "proxy:1", constraints=["node.labels.edge == true"])
+    db = service("app_db", "db:1", replicas=1)
+    # app_db still starting: wait, and say what has failed so far (a wait that runs out reports it)
+    result = converge_at([missing, nowhere, db], [rejected, task("app_db", "db:1", state="starting")])
+    assert result["state"] == "updating"
+    assert result["message"].startswith("app_edge: no node can run this global service")
+    assert "; app_web: task app_web.1 (" in result["message"]
+    assert result["message"].endswith("; still updating: app_db 0/1 (none)")
+    # app_db up: the stack fails, naming both services and only them
+    result = converge_at([missing, nowhere, db], [rejected, task("app_db", "db:1")])
+    assert result["state"] == "failed"
+    assert result["message"].startswith("app_edge: no node can run this global service")
+    assert result["message"].endswith("on worker1: No such image: web:9")
+    assert "app_db" not in result["message"]
+
+
 def test_a_missing_image_fixed_since_is_history():
     svc = service("app_web", "web:9", replicas=1)
     old = task("app_web", "web:9", state="rejected", desired="shutdown", err="No such image: web:9")
