@@ -1,6 +1,6 @@
 """Lookup `flotilla_run`: who this run is, for the cluster lock (roles/swarm/tasks/lock.yml).
 
-    lookup('flotilla_run')            -> {id, user, controller, pid, playbook, playbooks}
+    lookup('flotilla_run')            -> {id, user, controller, pid, playbook}
     lookup('flotilla_run', alive=RUN_ID) -> whether that run (of this controller) still runs
 
 The run is the ansible-playbook process: the controller, its PID and its start time make the ID,
@@ -22,7 +22,7 @@ from ansible.plugins.lookup import LookupBase
 
 DOCUMENTATION = r"""
 name: flotilla_run
-short_description: This Ansible run's identity (user, controller, ansible-playbook PID, playbooks)
+short_description: This Ansible run's identity (user, controller, ansible-playbook PID, playbook)
 description:
   - Without options, a dict describing the run; with O(alive), whether the run with that ID is
     still running on this controller.
@@ -71,5 +71,4 @@ class LookupModule(LookupBase):
             "controller": controller,
             "pid": pid,
             "playbook": " ".join(playbooks),
-            "playbooks": playbooks,
         }]

@@ -28,11 +28,11 @@ def test_extra_var_reads_only_what_the_command_line_gave(monkeypatch):
     assert lookup.run(["flotilla_confirm"], variables={"flotilla_confirm": "yes"}) == [""]
 
 
-def test_the_run_is_this_process_and_its_playbooks(monkeypatch):
+def test_the_run_is_this_process_and_its_playbook(monkeypatch):
     run = _load("flotilla_run")
     monkeypatch.setattr(context, "CLIARGS", ImmutableDict(args=("/x/playbooks/upgrade.yml",)))
     (found,) = run.LookupModule(loader=DataLoader()).run([])
-    assert found["pid"] == os.getpid() and found["playbooks"] == ["upgrade.yml"]
+    assert found["pid"] == os.getpid() and found["playbook"] == "upgrade.yml"
     assert found["id"] == f"{found['controller']}-{os.getpid()}-{run.started(os.getpid())}"
     assert run.started(os.getpid()).isdigit()
     # this process is alive; the same PID with another start time (a PID used again) is not that run
