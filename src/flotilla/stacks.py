@@ -326,6 +326,11 @@ def _service_state(
     return result
 
 
+# Seconds a failed service waits, from the deploy's change to it, for the rest of its stack to
+# settle before the deploy fails (a service that crash-loops because of the failed one never does).
+SETTLE = 30.0
+
+
 def stacks_convergence(
     info: dict[str, Any], stack: str, changed: list[str] | None = None, expected: dict[str, str] | None = None,
     now: str = "", grace: float = 30,
@@ -340,7 +345,8 @@ def stacks_convergence(
     not there yet means ``updating``.
 
     A service Swarm will not bring to strength by itself fails, with Swarm's own words, once no
-    other service of the stack is still updating, so that one run names every such service: a
+    other service of the stack is still updating, so that one run names every such service, or
+    ``SETTLE`` seconds after the deploy changed it, whichever comes first: a
     global service no node can run, a task whose image is missing, a task that stayed unplaced
     ("no suitable node") for ``grace`` seconds by ``now`` (a Docker timestamp), a slot left empty
     by a completed task.
@@ -361,17 +367,24 @@ def stacks_convergence(
     for name in sorted(set(expected or []) - found):
         states.append({"name": name, "mode": "?", "image": "?", "update": "not created yet",
                        "running": 0, "wanted": 0, "state": "updating"})
-    failed = "; ".join(s["message"] for s in states if s["state"] == "failed")
+    failures = [s for s in states if s["state"] == "failed"]
+    failed = "; ".join(s["message"] for s in failures)
     pending = ", ".join(f"{s['name']} {s['running']}/{s['wanted']} ({s['update']})"
                         for s in states if s["state"] == "updating")
-    if pending:
-        # A failure waits for the rest of the stack to settle, so that one run names every service
-        # that will not come up; a wait that runs out reports the failures first.
+    # When the deploy last changed each failed service (0: not known, as good as long ago).
+    changed_at = {
+        (s.get("Spec") or {}).get("Name", ""): _seconds(s.get("UpdatedAt") or s.get("CreatedAt") or "")
+        for s in services
+    }
+    waited = bool(failures) and _seconds(now) - min(changed_at.get(s["name"], 0.0) for s in failures) >= SETTLE
+    if pending and not waited:
+        # A failure waits for the rest of the stack to settle (up to SETTLE seconds), so that one
+        # run names every service that will not come up; a wait that runs out names the failures first.
         state = "updating"
         message = f"{failed}; still updating: {pending}" if failed else pending
     elif failed:
         state = "failed"
-        message = failed
+        message = f"{failed}; still updating: {pending}" if pending else failed
     else:
         state = "converged"
         message = ", ".join(f"{s['name']} {s['running']}/{s['wanted']}" for s in states)

@@ -246,6 +246,8 @@ def test_a_failure_waits_for_the_rest_of_the_stack_and_then_names_every_service_
     rejected["CreatedAt"] = "2026-01-01T00:09:59Z"
     nowhere = service("app_edge", "proxy:1", constraints=["node.labels.edge == true"])
     db = service("app_db", "db:1", replicas=1)
+    for deployed in (missing, nowhere, db):
+        deployed["UpdatedAt"] = "2026-01-01T00:09:50Z"   # 10 s before NOW
     # app_db still starting: wait, and say what has failed so far (a wait that runs out reports it)
     result = converge_at([missing, nowhere, db], [rejected, task("app_db", "db:1", state="starting")])
     assert result["state"] == "updating"
@@ -258,6 +260,19 @@ def test_a_failure_waits_for_the_rest_of_the_stack_and_then_names_every_service_
     assert result["message"].startswith("app_edge: no node can run this global service")
     assert result["message"].endswith("on worker1: No such image: web:9")
     assert "app_db" not in result["message"]
+
+
+def test_a_failure_stops_waiting_for_the_rest_of_the_stack_after_settle_seconds():
+    missing = service("app_web", "web:9", replicas=1)
+    missing["UpdatedAt"] = "2026-01-01T00:09:30Z"   # 30 s before NOW
+    rejected = task("app_web", "web:9", state="rejected", desired="shutdown", node_id="n2", err="No such image: web:9")
+    # app_api restarts on and on (it needs app_web): it would never settle
+    api = service("app_api", "api:1", replicas=1)
+    result = converge_at([missing, api], [rejected, task("app_api", "api:1", state="starting")])
+    assert result["state"] == "failed"
+    assert result["message"].endswith("on worker1: No such image: web:9; still updating: app_api 0/1 (none)")
+    missing["UpdatedAt"] = "2026-01-01T00:09:31Z"   # 29 s: still waiting
+    assert converge_at([missing, api], [rejected, task("app_api", "api:1", state="starting")])["state"] == "updating"
 
 
 def test_a_missing_image_fixed_since_is_history():
