@@ -31,7 +31,9 @@ name: flotilla_inputs
 short_description: Check a host's inputs against the argument specs of every role of the kit
 description:
   - Types, choices and element types of every variable the roles declare (all entry points) that
-    the inventory or -e sets for this host. Fails with one line naming the host and each bad input.
+    the inventory or -e sets for this host, and the inventory's groups (the manager group has hosts,
+    no host is in both, no variable that once named a group). Fails with one line naming the host
+    and each problem.
 options: {}
 """
 
@@ -63,10 +65,14 @@ class ActionModule(ActionBase):
 
         values, unresolved = specs.given_inputs(spec, task_vars, template)
         errors = ArgumentSpecValidator(spec).validate(values, validate_role_argument_spec=True).error_messages
-        result.update(changed=False, checked=sorted(values), unresolved=unresolved)
+        host = task_vars.get("inventory_hostname", "?")
+        # The groups once per run: the first host of the play reports them.
+        whole = host == next(iter(task_vars.get("ansible_play_hosts") or [host]))
+        problems = specs.inventory_problems(host, task_vars.get("groups", {}), list(task_vars), whole)
         if errors:
-            host = task_vars.get("inventory_hostname", "?")
-            result.update(failed=True, msg=(
-                f"{host}: {specs.input_errors(spec, values, errors)}; fix the value in the inventory or on the "
-                "command line (each role's README lists its variables)"))
+            problems.insert(0, f"{host}: {specs.input_errors(spec, values, errors)}; fix the value in the inventory "
+                               "or on the command line (each role's README lists its variables)")
+        result.update(changed=False, checked=sorted(values), unresolved=unresolved)
+        if problems:
+            result.update(failed=True, msg=". ".join(problems))
         return result

@@ -4,9 +4,9 @@ Ansible checks a role's argument specs only for the entry point in use, and only
 point starts: a bad type in an input of a later role would otherwise pass every earlier play,
 including ones that change hosts. `inputs`, `given_inputs` and `input_errors` are what
 playbooks/inputs.yml checks every input with before anything changes (through the action
-`flotilla_inputs`); the other functions are what tests/unit/test_specs.py holds the roles to (every
-entry point another file names has specs, each spec covers the variables it reads, no input is dead).
-"""
+`flotilla_inputs`), with `inventory_problems` for the inventory's groups; the other functions are
+what tests/unit/test_specs.py holds the roles to (every entry point another file names has specs,
+each spec covers the variables it reads, no input is dead)."""
 
 from __future__ import annotations
 
@@ -235,3 +235,34 @@ def input_errors(spec: dict[str, Any], values: dict[str, Any], errors: list[str]
     for secret in secrets:
         line = line.replace(secret, "********")
     return line
+
+
+# Variables that once named the inventory groups; the groups are now swarm_managers and swarm_workers.
+GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
+
+
+def inventory_problems(host: str, groups: dict[str, list[str]], names: list[str], whole: bool) -> list[str]:
+    """What is wrong with the inventory, one sentence per problem naming the fix.
+
+    ``names`` are the variables set for ``host``: one that named a group once would now be ignored
+    in silence. With ``whole`` (one host of the run reports for the whole inventory) also the groups:
+    the manager group must have hosts, and no host may be in both groups.
+    """
+    problems = []
+    gone = sorted(name for name in names if GONE_INPUTS.match(name))
+    if gone:
+        problems.append(
+            f"{host}: {' and '.join(gone)} {'is' if len(gone) == 1 else 'are'} no longer read: the kit's "
+            "inventory groups are named swarm_managers and swarm_workers; rename the groups in the inventory and "
+            "drop the variable"
+        )
+    if whole:
+        managers, workers = groups.get("swarm_managers", []), groups.get("swarm_workers", [])
+        if not managers:
+            problems.append("inventory group 'swarm_managers' is empty or missing; put at least one host in it "
+                            "(see inventory/sample/hosts.yml)")
+        both = [name for name in managers if name in workers]
+        if both:
+            problems.append(f"{', '.join(both)} in both 'swarm_managers' and 'swarm_workers'; "
+                            "keep each host in one of the two groups")
+    return problems

@@ -229,3 +229,18 @@ def test_an_entry_point_reads_through_templates_and_the_roles_internal_variables
         "vars/main.yml": {"__r_a": "{{ __r_b }}", "__r_b": "{{ r_deep }}", "__r_unused": "{{ r_not_read }}"},
     })
     assert specs.entry_reads(role, "x", {"r_in_template", "r_deep", "r_not_read"}) == {"r_in_template", "r_deep"}
+
+
+def test_inventory_problems_name_gone_variables_per_host_and_the_groups_once():
+    groups = {"swarm_managers": ["m1", "w1"], "swarm_workers": ["w1", "w2"]}
+    assert specs.inventory_problems("m1", groups, ["swarm_no_log", "ansible_host"], whole=False) == []
+    assert specs.inventory_problems("w2", groups, ["swarm_manager_group", "swarm_worker_group"], whole=False) == [
+        "w2: swarm_manager_group and swarm_worker_group are no longer read: the kit's inventory groups are named "
+        "swarm_managers and swarm_workers; rename the groups in the inventory and drop the variable"]
+    assert specs.inventory_problems("localhost", groups, [], whole=True) == [
+        "w1 in both 'swarm_managers' and 'swarm_workers'; keep each host in one of the two groups"]
+    assert specs.inventory_problems("localhost", {"swarm_workers": ["w1"]}, ["swarm_worker_group"], whole=True) == [
+        "localhost: swarm_worker_group is no longer read: the kit's inventory groups are named swarm_managers and "
+        "swarm_workers; rename the groups in the inventory and drop the variable",
+        "inventory group 'swarm_managers' is empty or missing; put at least one host in it "
+        "(see inventory/sample/hosts.yml)"]
