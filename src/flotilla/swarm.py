@@ -137,7 +137,8 @@ def swarm_cluster(
     - ``managers``, ``workers``: the inventory groups; ``play``: the run's hosts;
     - ``unreachable``: inventory hosts whose engine this run could not read, in inventory order;
     - ``engines``: per host that answered, its engine version, swarm state, node ID, cluster ID,
-      whether it is an active manager, and the address the swarm knows it by;
+      whether it is an active manager, the address the swarm knows it by, and its hostname (the
+      name Swarm gives its node);
     - ``clusters``: cluster ID -> the hosts in it (more than one key: the inventory spans swarms);
     - ``manager_ids``: node ID -> host, for the managers of the inventory in the run that are in a swarm;
     - ``addresses``: per inventory host, the address it advertises (the run's hosts), else the
@@ -162,6 +163,7 @@ def swarm_cluster(
             "cluster_id": _cluster(info[host]),
             "manager": _is_manager(info[host]),
             "addr": str(swarm.get("NodeAddr") or ""),
+            "hostname": str(info[host].get("Name") or ""),
         }
     clusters: dict[str, list[str]] = {}
     for host, engine in engines.items():
@@ -197,15 +199,13 @@ def swarm_cluster_nodes(cluster: dict[str, Any], nodes: list[Node]) -> dict[str,
 
 
 def swarm_engines(hosts: list[Any]) -> Info:
-    """Each host's engine as this run read it (``hosts`` are hostvars): preflight's probe
-    (``__swarm_preflight.engine.info``), else a docker_host_info result ``__swarm_lock_engine``;
-    hosts whose engine did not answer are left out."""
+    """Each host's engine as this run's probe read it (``hosts`` are hostvars; role swarm's probe
+    registers ``__swarm_preflight``); hosts whose engine did not answer are left out."""
     found = {}
     for host in hosts:
         engine = (host.get("__swarm_preflight") or {}).get("engine") or {}
-        info = engine.get("info") if engine.get("present") else (host.get("__swarm_lock_engine") or {}).get("host_info")
-        if info:
-            found[host["inventory_hostname"]] = info
+        if engine.get("present") and engine.get("info"):
+            found[host["inventory_hostname"]] = engine["info"]
     return found
 
 

@@ -31,6 +31,7 @@ class TestCluster:
     def test_a_formed_swarm_with_a_host_left_out(self):
         hosts = {"m1": info("active", "a", True, "C"), "m2": info("active", "b", True, "C"), "w1": info("active", "c")}
         hosts["m1"]["ServerVersion"] = "26.1.5"
+        hosts["m1"]["Name"] = "node-m1"
         hosts["m1"]["Swarm"]["NodeAddr"] = "192.0.2.1"
         cluster = sf.swarm_cluster(hosts, ["m1", "m2", "m3"], ["w1", "w2"], ["m2", "w1"], ["w2"],
                                    {"m2": "192.0.2.2", "w1": "192.0.2.11"})
@@ -38,7 +39,8 @@ class TestCluster:
         assert cluster["clusters"] == {"C": ["m1", "m2"]}
         assert cluster["manager_ids"] == {"b": "m2"}  # the run's managers only
         assert cluster["engines"]["m1"] == {"version": "26.1.5", "state": "active", "node_id": "a",
-                                            "cluster_id": "C", "manager": True, "addr": "192.0.2.1"}
+                                            "cluster_id": "C", "manager": True, "addr": "192.0.2.1",
+                                            "hostname": "node-m1"}
         assert cluster["engines"]["w1"]["manager"] is False
         assert cluster["addresses"] == {"m1": "192.0.2.1", "m2": "192.0.2.2", "m3": "", "w1": "192.0.2.11", "w2": ""}
         assert (cluster["acting"], cluster["control"]) == ("m1", "m2")  # m1 outside --limit still acts
@@ -537,11 +539,10 @@ def test_active_managers_keep_the_given_order():
     assert sf.swarm_active_managers(hosts, ["m3", "m1", "m2", "w1", "gone"]) == ["m3", "m2"]
 
 
-def test_engines_come_from_preflight_or_the_locks_own_read():
+def test_engines_come_from_the_probe_and_hosts_without_an_engine_are_left_out():
     hosts = [
         {"inventory_hostname": "m1", "__swarm_preflight": {"engine": {"present": True, "info": info(name="m1")}}},
         {"inventory_hostname": "m2", "__swarm_preflight": {"engine": {"present": False}}},
-        {"inventory_hostname": "m3", "__swarm_lock_engine": {"host_info": info(name="m3")}},
-        {"inventory_hostname": "m4", "__swarm_lock_engine": {"failed": True}},
+        {"inventory_hostname": "m3"},
     ]
-    assert sorted(sf.swarm_engines(hosts)) == ["m1", "m3"]
+    assert sf.swarm_engines(hosts) == {"m1": info(name="m1")}
