@@ -32,8 +32,8 @@ short_description: Check a host's inputs against the argument specs of every rol
 description:
   - Types, choices and element types of every variable the roles declare (all entry points) that
     the inventory or -e sets for this host, and the inventory's groups (the manager group has hosts,
-    no host is in both, no variable that once named a group). Fails with one line naming the host
-    and each problem.
+    no host is in both, no variable that once named a group). Fails with one line naming each
+    problem (the host and the input, or the group).
 options: {}
 """
 
