@@ -240,15 +240,27 @@ def input_errors(spec: dict[str, Any], values: dict[str, Any], errors: list[str]
 # Variables that once named the inventory groups; the groups are now swarm_managers and swarm_workers.
 GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
 
+# Facts the kit sets during a run (documented in the role READMEs and reachable.yml). Set in the
+# inventory or with -e they would stand for this run's own findings (a lock it never took, stacks
+# it never checked, hosts it never probed), so they are refused before the run starts.
+RUN_FACTS = ("flotilla_unreachable", "stacks_plans", "swarm_cluster", "swarm_ipvs_available", "swarm_lock_held")
+
 
 def inventory_problems(host: str, groups: dict[str, list[str]], names: list[str], whole: bool) -> list[str]:
     """What is wrong with the inventory, one sentence per problem naming the fix.
 
-    ``names`` are the variables set for ``host``: one that named a group once would now be ignored
-    in silence. With ``whole`` (one host of the run reports for the whole inventory) also the groups:
-    the manager group must have hosts, and no host may be in both groups.
+    ``names`` are the variables set for ``host`` (checked before the run sets any fact): one that
+    named a group once would now be ignored in silence; one of ``RUN_FACTS`` would stand for what
+    the run finds. With ``whole`` (one host of the run reports for the whole inventory) also the
+    groups: the manager group must have hosts, and no host may be in both groups.
     """
     problems = []
+    taken = [name for name in RUN_FACTS if name in names]
+    if taken:
+        problems.append(
+            f"{host}: {' and '.join(taken)} {'is a fact' if len(taken) == 1 else 'are facts'} the kit sets during "
+            "a run; remove it from the inventory and the command line"
+        )
     gone = sorted(name for name in names if GONE_INPUTS.match(name))
     if gone:
         problems.append(

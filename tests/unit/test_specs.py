@@ -244,3 +244,9 @@ def test_inventory_problems_name_gone_variables_per_host_and_the_groups_once():
         "swarm_workers; rename the groups in the inventory and drop the variable",
         "inventory group 'swarm_managers' is empty or missing; put at least one host in it "
         "(see inventory/sample/hosts.yml)"]
+
+
+@pytest.mark.parametrize("fact", specs.RUN_FACTS)
+def test_a_fact_the_run_sets_is_refused_as_an_input(fact):
+    assert specs.inventory_problems("m1", {"swarm_managers": ["m1"]}, [fact, "swarm_no_log"], whole=False) == [
+        f"m1: {fact} is a fact the kit sets during a run; remove it from the inventory and the command line"]
