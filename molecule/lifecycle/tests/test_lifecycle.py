@@ -139,6 +139,14 @@ def test_add_a_node_changes_only_that_node(host, inventory):
         f"--inventory={drill.INVENTORY / 'hosts.yml'}",
     )  # fmt: skip
     inventory.write()  # the lab rewrote hosts.yml with worker3; re-apply the moves
+    # --check with a fresh host (no engine yet) predicts without failing: the engine it would
+    # install on worker3, nothing on the converged hosts, and nothing done anywhere.
+    before = {name: node["Spec"] for name, node in drill.nodes(host).items()}
+    predicted = play(inventory, "site.yml", "--check")
+    assert predicted.pop("worker3") > 0
+    assert set(predicted.values()) == {0}, predicted
+    assert {name: node["Spec"] for name, node in drill.nodes(host).items()} == before
+    assert drill.container("worker3").exec_run(["sh", "-c", "command -v dockerd"]).exit_code != 0
     changed = play(inventory, "site.yml")
     assert changed.pop("worker3") > 0
     assert set(changed.values()) == {0}, changed
