@@ -243,7 +243,29 @@ GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
 # Facts the kit sets during a run (documented in the role READMEs and reachable.yml). Set in the
 # inventory or with -e they would stand for this run's own findings (a lock it never took, stacks
 # it never checked, hosts it never probed), so they are refused before the run starts.
-RUN_FACTS = ("flotilla_unreachable", "stacks_plans", "swarm_cluster", "swarm_ipvs_available", "swarm_lock_held")
+# tests/unit/test_specs.py holds this list to facts_set() of the roles and playbooks.
+RUN_FACTS = (
+    "docker_engine_pending", "flotilla_unreachable", "stacks_plans", "swarm_cluster", "swarm_ipvs_available",
+    "swarm_lock_held",
+)
+
+
+def facts_set(paths: list[Path]) -> set[str]:
+    """The public facts (names without a leading underscore) that the task files and playbooks
+    ``paths`` set with set_fact or register."""
+    found: set[str] = set()
+    for path in paths:
+        data = _load(path) or []
+        plays = data if path.parent.name == "playbooks" else [{"tasks": data}]
+        for play in plays:
+            if not isinstance(play, dict):
+                continue
+            for section in ("pre_tasks", "tasks", "post_tasks", "handlers"):
+                for task in walk(play.get(section)):
+                    facts = _action(task, ("set_fact",))
+                    names = [*(facts if isinstance(facts, dict) else {}), task.get("register") or ""]
+                    found |= {name for name in names if name and not name.startswith("_") and name != "cacheable"}
+    return found
 
 
 def inventory_problems(host: str, groups: dict[str, list[str]], names: list[str], whole: bool) -> list[str]:

@@ -250,3 +250,8 @@ def test_inventory_problems_name_gone_variables_per_host_and_the_groups_once():
 def test_a_fact_the_run_sets_is_refused_as_an_input(fact):
     assert specs.inventory_problems("m1", {"swarm_managers": ["m1"]}, [fact, "swarm_no_log"], whole=False) == [
         f"m1: {fact} is a fact the kit sets during a run; remove it from the inventory and the command line"]
+
+
+def test_run_facts_are_every_public_fact_the_roles_and_playbooks_set():
+    paths = sorted(ROOT.glob("roles/*/tasks/*.yml")) + sorted(ROOT.glob("playbooks/**/*.yml"))
+    assert set(specs.RUN_FACTS) == specs.facts_set(paths)
