@@ -12,6 +12,7 @@ case without a cluster. The role feeds them:
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from typing import Any
 
 from flotilla.placement import global_wanted
@@ -137,8 +138,8 @@ def swarm_cluster(
     - ``managers``, ``workers``: the inventory groups; ``play``: the run's hosts;
     - ``unreachable``: inventory hosts whose engine this run could not read, in inventory order;
     - ``engines``: per host that answered, its engine version, swarm state, node ID, cluster ID,
-      whether it is an active manager, the address the swarm knows it by, and its hostname (the
-      name Swarm gives its node);
+      whether it is an active manager, the address the swarm knows it by, its hostname (the
+      name Swarm gives its node) and the engine's data root (where its swarm state lives);
     - ``clusters``: cluster ID -> the hosts in it (more than one key: the inventory spans swarms);
     - ``manager_ids``: node ID -> host, for the managers of the inventory in the run that are in a swarm;
     - ``addresses``: per inventory host, the address it advertises (the run's hosts), else the
@@ -164,6 +165,7 @@ def swarm_cluster(
             "manager": _is_manager(info[host]),
             "addr": str(swarm.get("NodeAddr") or ""),
             "hostname": str(info[host].get("Name") or ""),
+            "root_dir": str(info[host].get("DockerRootDir") or "/var/lib/docker"),
         }
     clusters: dict[str, list[str]] = {}
     for host, engine in engines.items():
@@ -710,6 +712,54 @@ def swarm_labels(labels: dict[str, Any] | None) -> dict[str, str]:
     return result
 
 
+def swarm_ca_pending(nodes: list[Node], swarm: dict[str, Any]) -> list[str]:
+    """What a root CA rotation still waits for ([] once it is done): the swarm's own flag while
+    it is set, then each node not down whose certificate is not yet from the swarm's current root.
+
+    ``swarm`` is the swarm's inspect (docker_swarm_info's ``swarm_facts``: ``TLSInfo``,
+    ``RootRotationInProgress``); ``nodes`` its node list (verbose)."""
+    pending = ["the swarm (rotation in progress)"] if swarm.get("RootRotationInProgress") else []
+    root = (swarm.get("TLSInfo") or {}).get("TrustRoot", "")
+    for node in nodes:
+        if (node.get("Status") or {}).get("State") == "down":
+            continue
+        if ((node.get("Description") or {}).get("TLSInfo") or {}).get("TrustRoot", "") != root:
+            pending.append(_name(node))
+    return pending
+
+
+def swarm_cert_report(not_after: dict[str, str], now: str, warn_days: int) -> dict[str, list[str]]:
+    """Each host's node certificate expiry, as table lines, and a warning per host whose certificate
+    ends within ``warn_days`` or could not be read.
+
+    ``not_after``: host -> the certificate's notAfter as community.crypto's x509_certificate_info
+    gives it (``20270302101500Z``), or "" when the host has none (not in a swarm, not readable);
+    ``now``: the current UTC time, ISO 8601. Swarm renews a node's certificate by itself, in the
+    second half of its validity, while the node reaches a manager: one that is close to its end was
+    cut off (or its clock is wrong), and the node drops out of the swarm when it ends."""
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    rows = [("host", "certificate ends", "days left")]
+    warnings = []
+    for host, end in not_after.items():
+        if not end:
+            rows.append((host, "(none read)", ""))
+            warnings.append(f"{host}: no swarm node certificate could be read; is it in the swarm?")
+            continue
+        ends = datetime.strptime(end, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
+        days = (ends - moment).total_seconds() / 86400
+        rows.append((host, ends.strftime("%Y-%m-%d %H:%M UTC"), f"{days:.0f}"))
+        if days < warn_days:
+            warnings.append(
+                f"{host}: its swarm certificate ends in {days:.0f} days ({ends:%Y-%m-%d}); Swarm renews it by itself "
+                "while the node reaches a manager and its clock is right: check both, or renew every certificate "
+                "now with playbooks/rotate.yml -e swarm_rotate_ca=true")
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)).rstrip() for r in rows]
+    return {"lines": lines, "warnings": warnings}
+
+
 # The filters the swarm roles use, by name (roles/swarm/filter_plugins/ hands them to Ansible).
 FILTERS: dict[str, Any] = {
     "swarm_bootstrap": swarm_bootstrap,
@@ -737,6 +787,8 @@ FILTERS: dict[str, Any] = {
     "swarm_version_at_least": swarm_version_at_least,
     "swarm_port_table": swarm_port_table,
     "swarm_labels": swarm_labels,
+    "swarm_ca_pending": swarm_ca_pending,
+    "swarm_cert_report": swarm_cert_report,
     "swarm_listen_ports": swarm_listen_ports,
     "swarm_probe_peers": swarm_probe_peers,
     "swarm_port_conflicts": swarm_port_conflicts,

@@ -40,7 +40,7 @@ class TestCluster:
         assert cluster["manager_ids"] == {"b": "m2"}  # the run's managers only
         assert cluster["engines"]["m1"] == {"version": "26.1.5", "state": "active", "node_id": "a",
                                             "cluster_id": "C", "manager": True, "addr": "192.0.2.1",
-                                            "hostname": "node-m1"}
+                                            "hostname": "node-m1", "root_dir": "/var/lib/docker"}
         assert cluster["engines"]["w1"]["manager"] is False
         assert cluster["addresses"] == {"m1": "192.0.2.1", "m2": "192.0.2.2", "m3": "", "w1": "192.0.2.11", "w2": ""}
         assert (cluster["acting"], cluster["control"]) == ("m1", "m2")  # m1 outside --limit still acts
@@ -546,3 +546,32 @@ def test_engines_come_from_the_probe_and_hosts_without_an_engine_are_left_out():
         {"inventory_hostname": "m3"},
     ]
     assert sf.swarm_engines(hosts) == {"m1": info(name="m1")}
+
+
+class TestRotation:
+    @staticmethod
+    def node(name, root, state="ready"):
+        return {"ID": name, "Status": {"State": state},
+                "Description": {"Hostname": name, "TLSInfo": {"TrustRoot": root}}}
+
+    def test_a_ca_rotation_waits_for_the_swarm_then_for_each_node_not_down(self):
+        swarm = {"TLSInfo": {"TrustRoot": "NEW"}, "RootRotationInProgress": True}
+        nodes = [self.node("m1", "NEW"), self.node("w1", "OLD"), self.node("w2", "OLD", state="down")]
+        assert sf.swarm_ca_pending(nodes, swarm) == ["the swarm (rotation in progress)", "w1"]
+        swarm["RootRotationInProgress"] = False
+        assert sf.swarm_ca_pending(nodes, swarm) == ["w1"]
+        assert sf.swarm_ca_pending([self.node("m1", "NEW"), self.node("w1", "NEW")], swarm) == []
+
+    def test_the_certificate_report_warns_about_certificates_near_their_end_and_unread_ones(self):
+        report = sf.swarm_cert_report(
+            {"m1": "20270302101500Z", "w1": "20261210000000Z", "w2": ""}, "2026-12-02T12:00:00+00:00", 30)
+        assert report["lines"] == [
+            "host  certificate ends      days left",
+            "m1    2027-03-02 10:15 UTC  90",
+            "w1    2026-12-10 00:00 UTC  8",
+            "w2    (none read)",
+        ]
+        assert [w.split(":")[0] for w in report["warnings"]] == ["w1", "w2"]
+        assert "ends in 8 days (2026-12-10)" in report["warnings"][0]
+        # A naive time is UTC; nothing near its end: no warning.
+        assert sf.swarm_cert_report({"m1": "20270302101500Z"}, "2026-12-02T12:00:00", 30)["warnings"] == []
