@@ -14,7 +14,7 @@ REPORTS := .reports
 # drill); `make molecule` removes that lab at the end (and before any scenario with a lab of its
 # own: none today). lifecycle reshapes the swarm (roles, nodes, a reset host), so it comes last.
 DRILLS := safety manager_loss worker_loss quorum_loss backup_restore upgrade
-ON_DEFAULT := $(DRILLS) stacks lifecycle
+ON_DEFAULT := $(DRILLS) stacks security lifecycle
 SCENARIOS ?= default $(ON_DEFAULT)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

@@ -155,10 +155,21 @@ def test_add_a_node_changes_only_that_node(host, inventory):
 
 
 def test_remove_a_powered_off_node(host, inventory):
-    drill.container("worker3").stop(timeout=5)
+    old_token = drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker")
+    worker3 = drill.container("worker3")
+    worker3.stop(timeout=5)
     play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "flotilla_confirm=yes")
     inventory.drop("worker3")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
+    # worker3 knew the join tokens: remove-node.yml rotated them. Back up and out of the swarm,
+    # it cannot join again with the token it had.
+    assert drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker") != old_token
+    worker3.start()
+    drill.wait(lambda: worker3.exec_run(["docker", "info"]).exit_code == 0, 90, "worker3's engine up")
+    assert worker3.exec_run(["docker", "swarm", "leave", "--force"]).exit_code == 0
+    manager1 = f"{drill.addresses()['manager1']}:2377"
+    joined = worker3.exec_run(["docker", "swarm", "join", "--token", old_token, manager1])
+    assert joined.exit_code != 0 and b"valid join token" in joined.output, joined.output
     # The lab as default made it (worker3's container gone from it and from hosts.yml).
     lab(
         "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=2",

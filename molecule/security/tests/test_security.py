@@ -1,0 +1,81 @@
+"""Scenario `security`: rotate the swarm's credentials on the lab `default` converged.
+
+`host` is manager1. The demo is under load (with a load balancer's failover, as in `safety`)
+for the whole scenario: rotating the tokens and the root CA must not cost a request.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from flotilla.load import Load
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+import drill  # noqa: E402
+
+HOSTS = ("manager1", "manager2", "manager3", "worker1", "worker2")
+
+
+@pytest.fixture(scope="module")
+def load():
+    with Load(drill.urls(), rate=20, failover=True) as running:
+        yield running
+
+
+def tokens() -> dict[str, str]:
+    return {role: drill.output("manager1", "docker", "swarm", "join-token", "--quiet", role)
+            for role in ("worker", "manager")}
+
+
+def trust_roots(host) -> tuple[str, dict[str, str]]:
+    """The swarm's root CA certificate, and the one each node trusts."""
+    swarm = json.loads(drill.output("manager1", "docker", "info", "--format", "{{json .Swarm.Cluster.TLSInfo}}"))
+    return swarm["TrustRoot"], {name: n["Description"]["TLSInfo"]["TrustRoot"] for name, n in drill.nodes(host).items()}
+
+
+def test_the_cluster_starts_healthy(host, load):
+    drill.start_healthy(host)
+
+
+def test_check_mode_says_what_it_would_rotate_and_rotates_nothing(host, load):
+    before, (root, _) = tokens(), trust_roots(host)
+    run = drill.play("rotate.yml", "-e", "swarm_rotate_ca=true", "--check")
+    assert "--check: the worker and manager join tokens would be rotated on manager1" in run.stdout
+    assert "--check: the swarm's root CA would be rotated on manager1" in run.stdout
+    assert run.changed["manager1"] == 2 and set(run.changed.values()) - {2} == {0}, run.changed
+    assert tokens() == before
+    assert trust_roots(host)[0] == root
+
+
+def test_rotate_join_tokens_and_root_ca_without_a_token_in_the_output(host, load):
+    before, (root, _) = tokens(), trust_roots(host)
+    run = drill.play("rotate.yml", "-e", "swarm_rotate_ca=true", "-vvv")
+    after = tokens()
+    assert after["worker"] != before["worker"] and after["manager"] != before["manager"]
+    leaked = [role for role, token in [*before.items(), *after.items()] if token in run.stdout]
+    assert leaked == [], f"join tokens in rotate.yml's output: {leaked}"
+    # Every node trusts the new root CA, and each got a new certificate (about 90 days left).
+    new_root, trusted = trust_roots(host)
+    assert new_root != root
+    assert trusted == {name: new_root for name in HOSTS}
+    report = next(line for line in run.stdout.splitlines() if "certificate ends" in line)
+    assert "days left" in report
+    for name in HOSTS:
+        assert any(line.strip().strip('",').startswith(name) and line.rstrip('",').endswith(("89", "90"))
+                   for line in run.stdout.splitlines()), f"{name} missing from the certificate report"
+    assert '"WARNING: ' not in run.stdout  # the report's warnings (not Ansible's own "[WARNING]")
+    drill.wait(lambda: drill.healthy(host), 120, "healthy after the rotation")
+
+
+def test_the_swarm_settings_after_a_ca_rotation_need_no_change(host, load):
+    # The rotation raised the swarm's CA rotation counter; swarm.yml keeps it (an update that set
+    # it back could start another rotation) and has nothing to change.
+    assert set(drill.play("swarm.yml").changed.values()) == {0}
+
+
+def test_the_demo_never_failed_a_request(host, load):
+    summary = load.summary()
+    drill.record("security", requests=summary.total, failed=summary.failed, redispatched=summary.redispatched)
+    assert summary.total > 0 and summary.failed == 0, summary
