@@ -58,3 +58,27 @@ def test_probe_answers_from_listeners_and_times_out_without():
         assert sp.open_listeners([f"{tcp}/tcp"], threading.Event()) == [f"{tcp}/tcp"]
     finally:
         stop.set()
+
+
+class _Done:
+    def __init__(self, returncode, stderr="", stdout=""):
+        self.returncode, self.stderr, self.stdout = returncode, stderr, stdout
+
+
+def test_encryption_support_is_what_the_kernel_says_of_an_esp_gcm_association():
+    asked = []
+
+    def run(argv, **_):
+        asked.append(argv)
+        return _Done(0)
+
+    assert sp.encryption_support(run) == (True, "")
+    assert asked[0][:2] == ["unshare", "--net"] and "rfc4106(gcm(aes))" in asked[0]  # its own namespace
+    assert sp.encryption_support(lambda *_, **__: _Done(2, "Error: Requested AEAD algorithm not found.\n")) == (
+        False, "Error: Requested AEAD algorithm not found.")
+    assert sp.encryption_support(lambda *_, **__: _Done(1)) == (False, "unshare ip xfrm exited 1")
+
+    def missing(*_, **__):
+        raise FileNotFoundError("No such file or directory: 'unshare'")
+
+    assert sp.encryption_support(missing) == (False, "No such file or directory: 'unshare'")
