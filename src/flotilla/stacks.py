@@ -93,12 +93,35 @@ def _service_problems(name: str, service: Any, declared: dict[str, set[str]]) ->
     return problems
 
 
-def stacks_plan(compose_text: str, stack: str, sources: dict[str, str] | None = None) -> dict[str, Any]:
+def encrypted_networks(compose: dict[str, Any]) -> list[str]:
+    """The networks of a compose file that ask for encryption (``driver_opts: {encrypted: ...}``:
+    Docker encrypts when the option is there, whatever its value)."""
+    networks = compose.get("networks") or {}
+    return [name for name, spec in networks.items()
+            if isinstance(spec, dict) and "encrypted" in (spec.get("driver_opts") or {})]
+
+
+def _encryption_problems(compose: dict[str, Any], cannot_encrypt: list[str]) -> list[str]:
+    wanted = encrypted_networks(compose)
+    if not wanted or not cannot_encrypt:
+        return []
+    hosts = ", ".join(cannot_encrypt)
+    return [f"networks.{', networks.'.join(wanted)} {'is' if len(wanted) == 1 else 'are'} encrypted (driver_opts "
+            f"encrypted), but the kernel cannot encrypt overlay traffic on {hosts}; give those hosts a kernel with "
+            "IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM), or remove `encrypted` from the network"]
+
+
+def stacks_plan(
+    compose_text: str, stack: str, sources: dict[str, str] | None = None, cannot_encrypt: list[str] | None = None,
+) -> dict[str, Any]:
     """Turn a stack's rendered files into what the role deploys.
 
     Returns ``problems`` (empty when the stack is good), the compose dict to deploy in which every
     config/secret read from a file is replaced by an external object whose name carries a hash of
-    its content, and the ``configs``/``secrets`` to create (name, data, labels).
+    its content, and the ``configs``/``secrets`` to create (name, data, labels). ``cannot_encrypt``
+    names the hosts whose kernel cannot carry encrypted overlay traffic (role swarm's preflight):
+    a network declared ``encrypted`` is then a problem (Docker would create it, and the tasks on
+    those hosts could not reach the others).
     """
     sources = sources or {}
     plan: dict[str, Any] = {"stack": stack, "problems": [], "compose": {}, "configs": [], "secrets": []}
@@ -117,6 +140,7 @@ def stacks_plan(compose_text: str, stack: str, sources: dict[str, str] | None = 
     declared = {kind: set(compose.get(kind) or {}) for kind in ("configs", "secrets", "networks")}
     for name, service in compose["services"].items():
         plan["problems"].extend(_service_problems(name, service, declared))
+    plan["problems"].extend(_encryption_problems(compose, cannot_encrypt or []))
 
     result = dict(compose)
     result.pop("version", None)  # obsolete in the Compose specification

@@ -77,6 +77,25 @@ def test_plan_reports_yaml_errors_with_the_line():
     assert len(problems) == 1 and problems[0].startswith("not valid YAML at line")
 
 
+def test_an_encrypted_network_is_refused_while_a_host_cannot_encrypt():
+    text = yaml.safe_dump({
+        "services": {"web": {"image": "nginx", "networks": ["backend", "front"]}},
+        "networks": {"backend": {"driver": "overlay", "driver_opts": {"encrypted": ""}},
+                     "front": {"driver": "overlay"}},
+    })
+    assert st.encrypted_networks(yaml.safe_load(text)) == ["backend"]
+    assert st.stacks_plan(text, "app", {}, [])["problems"] == []  # every host can: fine
+    assert st.stacks_plan(text, "app")["problems"] == []
+    problems = st.stacks_plan(text, "app", {}, ["worker1", "worker2"])["problems"]
+    assert problems == [
+        "networks.backend is encrypted (driver_opts encrypted), but the kernel cannot encrypt overlay traffic on "
+        "worker1, worker2; give those hosts a kernel with IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM), "
+        "or remove `encrypted` from the network"]
+    # No encrypted network: hosts without encryption do not matter.
+    plain = yaml.safe_dump({"services": {"web": {"image": "nginx"}}, "networks": {"front": None}})
+    assert st.stacks_plan(plain, "app", {}, ["worker1"])["problems"] == []
+
+
 def test_plan_needs_services():
     assert st.stacks_plan("networks: {}\n", "app", {})["problems"] == [
         "has no services (a mapping under top-level 'services')"
