@@ -1,7 +1,8 @@
 """Scenario `security`: rotate the swarm's credentials on the lab `default` converged.
 
 `host` is manager1. The demo is under load (with a load balancer's failover, as in `safety`)
-for the whole scenario: rotating the tokens and the root CA must not cost a request.
+for the whole scenario: rotating the tokens and the root CA must not cost a request. A stack with
+an encrypted overlay network deploys only where every node's kernel can encrypt.
 """
 
 import json
@@ -73,6 +74,46 @@ def test_the_swarm_settings_after_a_ca_rotation_need_no_change(host, load):
     # The rotation raised the swarm's CA rotation counter; swarm.yml keeps it (an update that set
     # it back could start another rotation) and has nothing to change.
     assert set(drill.play("swarm.yml").changed.values()) == {0}
+
+
+ENCRYPTED = """
+services:
+  web:
+    image: flotilla/demo-web:1
+    networks: [secure]
+networks:
+  secure:
+    driver: overlay
+    driver_opts: {encrypted: ""}
+"""
+
+
+def test_an_encrypted_network_deploys_only_where_every_kernel_can_encrypt(host, load, tmp_path):
+    # What the probe asks each kernel (roles/swarm/library/swarm_preflight.py): an ESP association
+    # with AES-GCM, in a network namespace of its own. This machine's kernel has no ESP.
+    can = {name: drill.container(name).exec_run([
+        "unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
+        "spi", "0x100", "reqid", "1", "mode", "transport", "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128",
+    ]).exit_code == 0 for name in HOSTS}  # fmt: skip
+    (tmp_path / "enc").mkdir()
+    (tmp_path / "enc/compose.yml").write_text(ENCRYPTED)
+    try:
+        run = drill.play("deploy.yml", "-e", f"stacks_dir={tmp_path}", "-e", "stack=enc", ok=all(can.values()))
+        networks = json.loads(host.check_output(
+            "docker network inspect $(docker network ls --quiet --filter name=enc_secure) 2>/dev/null || echo []"))
+        if all(can.values()):
+            assert [n["Options"].get("encrypted") is not None for n in networks] == [True]
+        else:
+            without = ", ".join(name for name in HOSTS if not can[name])
+            assert run.returncode != 0
+            assert ("networks.secure is encrypted (driver_opts encrypted), but the kernel cannot encrypt overlay "
+                    f"traffic on {without}") in run.stdout, run.stdout[-3000:]
+            assert networks == []  # refused before anything was created
+            assert not host.check_output("docker service ls --quiet --filter label=com.docker.stack.namespace=enc")
+    finally:
+        host.run("docker stack rm enc")
+        drill.wait(lambda: not host.check_output(
+            "docker network ls --quiet --filter label=com.docker.stack.namespace=enc"), 60, "enc removed")
 
 
 def test_the_demo_never_failed_a_request(host, load):
