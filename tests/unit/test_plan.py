@@ -127,6 +127,12 @@ def test_inventory_groups_hosts_in_order_and_pins_host_keys():
     ssh_args = inventory["all"]["vars"]["ansible_ssh_common_args"]
     assert "UserKnownHostsFile=/lab/known_hosts" in ssh_args
     assert "StrictHostKeyChecking=yes" in ssh_args
+    assert "swarm_backup_age_recipients" not in inventory["all"]["vars"]
+    # With the lab's public key: backups encrypted to it, restored with the key file (read then).
+    lab_vars = plan.render_inventory(nodes, "/lab/id_ed25519", "/lab/known_hosts", "ssh-ed25519 AAAA flotilla-lab\n")
+    assert lab_vars["all"]["vars"]["swarm_backup_age_recipients"] == ["ssh-ed25519 AAAA"]
+    identity = lab_vars["all"]["vars"]["swarm_restore_age_identity"]
+    assert identity == "{{ lookup('ansible.builtin.file', '/lab/id_ed25519') }}"
 
 
 def test_known_hosts_lines_are_sorted_by_address_and_drop_comments():

@@ -323,7 +323,8 @@ class Lab:
         return False
 
     def _write_inventory(self, nodes: list[Node]) -> None:
-        inventory = plan.render_inventory(nodes, str(self.paths.key_file), str(self.paths.known_hosts))
+        public_key = self.paths.key_file.with_suffix(".pub").read_text(encoding="utf-8")
+        inventory = plan.render_inventory(nodes, str(self.paths.key_file), str(self.paths.known_hosts), public_key)
         self.paths.inventory.parent.mkdir(parents=True, exist_ok=True)
         header = (
             f"# Written by `flotilla lab up` for lab {self.name!r}: re-run it to refresh, do not edit.\n"

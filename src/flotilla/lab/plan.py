@@ -201,8 +201,13 @@ def parse_capbnd(status_text: str) -> int:
     raise LabError("cannot read CapBnd from /proc/self/status; is this a Linux host?")
 
 
-def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str) -> dict[str, Any]:
-    """The Ansible YAML inventory of a lab: groups swarm_managers and swarm_workers."""
+def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str, public_key: str = "") -> dict[str, Any]:
+    """The Ansible YAML inventory of a lab: groups swarm_managers and swarm_workers.
+
+    The lab's backups are encrypted with age to the lab's own SSH key (``public_key``, the
+    content of ``key_file``.pub: age takes SSH ed25519 keys as recipients and identities); the
+    identity stays in the key file, read when a restore needs it. Real clusters use a key of
+    their own, kept in vault (inventory/sample/)."""
     groups: dict[str, dict[str, Any]] = {MANAGER_GROUP: {"hosts": {}}, WORKER_GROUP: {"hosts": {}}}
     for node in sorted(nodes, key=lambda n: node_sort_key(n.name)):
         groups[node.group]["hosts"][node.name] = {"ansible_host": node.ip}
@@ -215,6 +220,9 @@ def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str) -> 
                 "ansible_ssh_common_args": (
                     f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
                 ),
+                **({"swarm_backup_age_recipients": [" ".join(public_key.split()[:2])],
+                    "swarm_restore_age_identity": f"{{{{ lookup('ansible.builtin.file', '{key_file}') }}}}"}
+                   if public_key else {}),
             },
             "children": groups,
         }
