@@ -39,9 +39,13 @@ def test_backup_reset_restore_brings_everything_back(host, tmp_path):
 
     backups = tmp_path / "backups"   # made by backup.yml
     backup = drill.play("backup.yml", "-e", f"swarm_backup_dir={backups}")
-    archive = next(backups.glob("swarm-*.tar.gz"))
+    (archive,) = [path for path in backups.glob("swarm-*") if not path.name.endswith(".json")]
     manifest = json.loads(Path(f"{archive}.json").read_text())
     assert {k: manifest[k] for k in before} == before
+    # Encrypted on the manager (the lab's inventory gives its SSH key as the age recipient): the
+    # controller holds no plaintext copy of the swarm's CA key and secrets.
+    assert archive.name.endswith(".tar.gz.age") and manifest["encrypted"] == "age"
+    assert archive.read_bytes().startswith(b"age-encryption.org/v1\n")
     # The archive holds the swarm's CA key: only its owner reads it, and the manifest vouches for it.
     assert [oct(p.stat().st_mode & 0o777) for p in (backups, archive, Path(f"{archive}.json"))] == [
         "0o700", "0o600", "0o600"]

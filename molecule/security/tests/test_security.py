@@ -5,6 +5,7 @@ for the whole scenario: rotating the tokens and the root CA must not cost a requ
 an encrypted overlay network deploys only where every node's kernel can encrypt.
 """
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -114,6 +115,24 @@ def test_an_encrypted_network_deploys_only_where_every_kernel_can_encrypt(host, 
         host.run("docker stack rm enc")
         drill.wait(lambda: not host.check_output(
             "docker network ls --quiet --filter label=com.docker.stack.namespace=enc"), 60, "enc removed")
+
+
+def test_a_backup_without_a_key_to_encrypt_to_is_refused_and_an_encrypted_one_needs_its_key(host, load, tmp_path):
+    engines = {name: drill.output(name, "systemctl", "is-active", "docker") for name in HOSTS}
+    run = drill.play("backup.yml", "-e", '{"swarm_backup_age_recipients": []}', "-e", f"swarm_backup_dir={tmp_path}",
+                     ok=False)  # fmt: skip
+    assert run.returncode != 0
+    assert "not backing up: swarm_backup_age_recipients is empty" in run.stdout, run.stdout[-3000:]
+    assert list(tmp_path.iterdir()) == []
+    assert {name: drill.output(name, "systemctl", "is-active", "docker") for name in HOSTS} == engines
+    # An encrypted archive and no key to open it: refused on the controller, before any host is read.
+    archive = tmp_path / "swarm-x-20260101T000000Z.tar.gz.age"
+    archive.write_bytes(b"age-encryption.org/v1\n")
+    Path(f"{archive}.json").write_text(json.dumps(
+        {"sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), "encrypted": "age", "manager": "manager1"}))
+    run = drill.play("restore.yml", "-e", f"backup={archive}", "-e", "swarm_restore_age_identity=", ok=False)
+    assert run.returncode != 0
+    assert f"not restoring: {archive.name} is encrypted with age, and swarm_restore_age_identity is empty" in run.stdout
 
 
 def test_the_demo_never_failed_a_request(host, load):
