@@ -714,17 +714,17 @@ def swarm_labels(labels: dict[str, Any] | None) -> dict[str, str]:
 
 def swarm_ca_pending(nodes: list[Node], swarm: dict[str, Any]) -> list[str]:
     """What a root CA rotation still waits for ([] once it is done): the swarm's own flag while
-    it is set, then each node not down whose certificate is not yet from the swarm's current root.
+    it is set, then each node whose certificate is not yet from the swarm's current root (a node
+    that is down included: Swarm finishes the rotation only when every node in its list has one).
 
     ``swarm`` is the swarm's inspect (docker_swarm_info's ``swarm_facts``: ``TLSInfo``,
     ``RootRotationInProgress``); ``nodes`` its node list (verbose)."""
     pending = ["the swarm (rotation in progress)"] if swarm.get("RootRotationInProgress") else []
     root = (swarm.get("TLSInfo") or {}).get("TrustRoot", "")
     for node in nodes:
-        if (node.get("Status") or {}).get("State") == "down":
-            continue
         if ((node.get("Description") or {}).get("TLSInfo") or {}).get("TrustRoot", "") != root:
-            pending.append(_name(node))
+            down = (node.get("Status") or {}).get("State") == "down"
+            pending.append(_name(node) + (" (down)" if down else ""))
     return pending
 
 

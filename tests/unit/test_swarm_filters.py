@@ -554,12 +554,12 @@ class TestRotation:
         return {"ID": name, "Status": {"State": state},
                 "Description": {"Hostname": name, "TLSInfo": {"TrustRoot": root}}}
 
-    def test_a_ca_rotation_waits_for_the_swarm_then_for_each_node_not_down(self):
+    def test_a_ca_rotation_waits_for_the_swarm_then_for_every_node_down_ones_too(self):
         swarm = {"TLSInfo": {"TrustRoot": "NEW"}, "RootRotationInProgress": True}
         nodes = [self.node("m1", "NEW"), self.node("w1", "OLD"), self.node("w2", "OLD", state="down")]
-        assert sf.swarm_ca_pending(nodes, swarm) == ["the swarm (rotation in progress)", "w1"]
+        assert sf.swarm_ca_pending(nodes, swarm) == ["the swarm (rotation in progress)", "w1", "w2 (down)"]
         swarm["RootRotationInProgress"] = False
-        assert sf.swarm_ca_pending(nodes, swarm) == ["w1"]
+        assert sf.swarm_ca_pending(nodes[:2], swarm) == ["w1"]
         assert sf.swarm_ca_pending([self.node("m1", "NEW"), self.node("w1", "NEW")], swarm) == []
 
     def test_the_certificate_report_warns_about_certificates_near_their_end_and_unread_ones(self):
