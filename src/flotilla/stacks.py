@@ -101,27 +101,32 @@ def encrypted_networks(compose: dict[str, Any]) -> list[str]:
             if isinstance(spec, dict) and "encrypted" in (spec.get("driver_opts") or {})]
 
 
-def _encryption_problems(compose: dict[str, Any], cannot_encrypt: list[str]) -> list[str]:
+def _encryption_problems(compose: dict[str, Any], cannot_encrypt: dict[str, str]) -> list[str]:
     wanted = encrypted_networks(compose)
     if not wanted or not cannot_encrypt:
         return []
-    hosts = ", ".join(cannot_encrypt)
+    by_reason: dict[str, list[str]] = {}
+    for host, reason in cannot_encrypt.items():
+        by_reason.setdefault(str(reason).strip() or "no reason given", []).append(host)
+    found = "; ".join(f"{', '.join(hosts)}: {reason}" for reason, hosts in by_reason.items())
     return [f"networks.{', networks.'.join(wanted)} {'is' if len(wanted) == 1 else 'are'} encrypted (driver_opts "
-            f"encrypted), but the kernel cannot encrypt overlay traffic on {hosts}; give those hosts a kernel with "
-            "IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM), or remove `encrypted` from the network"]
+            f"encrypted), but an IPsec ESP association with AES-GCM, what Docker encrypts with, failed on {found}; "
+            "give those hosts a kernel with IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM; the "
+            "distribution's standard kernel has them) where the kernel lacks them, or remove `encrypted` from the "
+            "network"]
 
 
 def stacks_plan(
-    compose_text: str, stack: str, sources: dict[str, str] | None = None, cannot_encrypt: list[str] | None = None,
+    compose_text: str, stack: str, sources: dict[str, str] | None = None, cannot_encrypt: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Turn a stack's rendered files into what the role deploys.
 
     Returns ``problems`` (empty when the stack is good), the compose dict to deploy in which every
     config/secret read from a file is replaced by an external object whose name carries a hash of
     its content, and the ``configs``/``secrets`` to create (name, data, labels). ``cannot_encrypt``
-    names the hosts whose kernel cannot carry encrypted overlay traffic (role swarm's preflight):
-    a network declared ``encrypted`` is then a problem (Docker would create it, and the tasks on
-    those hosts could not reach the others).
+    names the hosts where role swarm's preflight could not make an IPsec ESP association with
+    AES-GCM, each with the reason it got: a network declared ``encrypted`` is then a problem
+    (Docker would create it, and the tasks on those hosts could not reach the others).
     """
     sources = sources or {}
     plan: dict[str, Any] = {"stack": stack, "problems": [], "compose": {}, "configs": [], "secrets": []}
@@ -140,7 +145,7 @@ def stacks_plan(
     declared = {kind: set(compose.get(kind) or {}) for kind in ("configs", "secrets", "networks")}
     for name, service in compose["services"].items():
         plan["problems"].extend(_service_problems(name, service, declared))
-    plan["problems"].extend(_encryption_problems(compose, cannot_encrypt or []))
+    plan["problems"].extend(_encryption_problems(compose, cannot_encrypt or {}))
 
     result = dict(compose)
     result.pop("version", None)  # obsolete in the Compose specification

@@ -84,16 +84,19 @@ def test_an_encrypted_network_is_refused_while_a_host_cannot_encrypt():
                      "front": {"driver": "overlay"}},
     })
     assert st.encrypted_networks(yaml.safe_load(text)) == ["backend"]
-    assert st.stacks_plan(text, "app", {}, [])["problems"] == []  # every host can: fine
+    assert st.stacks_plan(text, "app", {}, {})["problems"] == []  # every host can: fine
     assert st.stacks_plan(text, "app")["problems"] == []
-    problems = st.stacks_plan(text, "app", {}, ["worker1", "worker2"])["problems"]
-    assert problems == [
-        "networks.backend is encrypted (driver_opts encrypted), but the kernel cannot encrypt overlay traffic on "
-        "worker1, worker2; give those hosts a kernel with IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM), "
-        "or remove `encrypted` from the network"]
+    aead = "Error: Requested AEAD algorithm not found."
+    unshare = "unshare: Operation not permitted"
+    problems = st.stacks_plan(text, "app", {}, {"worker1": aead, "worker2": aead, "m1": unshare})
+    assert problems["problems"] == [
+        "networks.backend is encrypted (driver_opts encrypted), but an IPsec ESP association with AES-GCM, what Docker "
+        "encrypts with, failed on worker1, worker2: Error: Requested AEAD algorithm not found.; m1: unshare: Operation "
+        "not permitted; give those hosts a kernel with IPsec ESP and AES-GCM (CONFIG_INET_ESP, CONFIG_CRYPTO_GCM; the "
+        "distribution's standard kernel has them) where the kernel lacks them, or remove `encrypted` from the network"]
     # No encrypted network: hosts without encryption do not matter.
     plain = yaml.safe_dump({"services": {"web": {"image": "nginx"}}, "networks": {"front": None}})
-    assert st.stacks_plan(plain, "app", {}, ["worker1"])["problems"] == []
+    assert st.stacks_plan(plain, "app", {}, {"worker1": aead})["problems"] == []
 
 
 def test_plan_needs_services():

@@ -160,8 +160,8 @@ def _module_known(name: str, release: str) -> bool:
 
 # What Docker's encrypted overlay networks ask of the kernel: an IPsec ESP security association in
 # transport mode with AES-GCM (rfc4106). Tried for real, in a network namespace of its own that
-# disappears with the command, so nothing of the host's is touched; the kernel loads the modules
-# it needs on demand, as it would for the engine.
+# disappears with the command, so no state of the host's networking is touched; the kernel loads
+# the modules it needs (esp4, xfrm) on demand, as it would for the engine.
 ENCRYPTION_PROBE = [
     "unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2",
     "proto", "esp", "spi", "0x100", "reqid", "1", "mode", "transport",
