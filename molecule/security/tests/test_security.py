@@ -71,9 +71,26 @@ def test_rotate_join_tokens_and_root_ca_without_a_token_in_the_output(host, load
     drill.wait(lambda: drill.healthy(host), 120, "healthy after the rotation")
 
 
-def test_the_swarm_settings_after_a_ca_rotation_need_no_change(host, load):
-    # The rotation raised the swarm's CA rotation counter; swarm.yml keeps it (an update that set
-    # it back could start another rotation) and has nothing to change.
+def spec() -> dict:
+    return json.loads(drill.output("manager1", "docker", "info", "--format", "{{json .Swarm.Cluster}}"))
+
+
+def test_a_settings_change_after_a_ca_rotation_keeps_the_rotation_counter(host, load):
+    # The rotation raised the swarm's CA rotation counter. docker_swarm sends an update with only
+    # the options a task gives: swarm.yml gives the counter too, or a settings change would set it
+    # back to 0, which Swarm takes as an order to rotate the CA again.
+    counter = spec()["Spec"]["CAConfig"]["ForceRotate"]
+    limit = spec()["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"]
+    assert counter >= 1
+    try:
+        assert sum(drill.play("swarm.yml", "-e", f"swarm_task_history_limit={limit + 1}").changed.values()) > 0
+        changed = spec()
+        assert changed["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == limit + 1
+        assert changed["Spec"]["CAConfig"]["ForceRotate"] == counter
+        assert not changed.get("RootRotationInProgress"), "a settings change started a CA rotation"
+    finally:
+        drill.play("swarm.yml")
+    assert spec()["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == limit
     assert set(drill.play("swarm.yml").changed.values()) == {0}
 
 
@@ -107,8 +124,8 @@ def test_an_encrypted_network_deploys_only_where_every_kernel_can_encrypt(host, 
         else:
             without = ", ".join(name for name in HOSTS if not can[name])
             assert run.returncode != 0
-            assert ("networks.secure is encrypted (driver_opts encrypted), but the kernel cannot encrypt overlay "
-                    f"traffic on {without}") in run.stdout, run.stdout[-3000:]
+            assert ("networks.secure is encrypted (driver_opts encrypted), but an IPsec ESP association with AES-GCM, "
+                    f"what Docker encrypts with, failed on {without}: ") in run.stdout, run.stdout[-3000:]
             assert networks == []  # refused before anything was created
             assert not host.check_output("docker service ls --quiet --filter label=com.docker.stack.namespace=enc")
     finally:
