@@ -187,8 +187,11 @@ def test_reset_one_host_with_limit(host, inventory):
     assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
     assert drill.nodes(host)["worker2"]["Status"]["State"] == "ready"
 
+    token = drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker")
     play(inventory, *reset, "-e", "flotilla_confirm=yes")
     assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
+    # worker2 knew the join tokens: the swarm that stays has new ones.
+    assert drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker") != token
     worker2 = drill.container("worker2")
     assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
     left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
