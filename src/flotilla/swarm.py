@@ -691,6 +691,17 @@ def swarm_probe_peers(
     return peers
 
 
+def swarm_blocked_probes(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pairwise port probes that got no answer, from each host's result (``blocked``,
+    ``in_use``; a skipped probe has neither), leaving out those to a port the target host could
+    not listen on because something took it since the probe read the ports held: an engine that
+    was starting (after a restart, rejoining its swarm) binds 7946 and 4789 late, and a port Swarm
+    holds cannot be probed, as preflight already knows for the ports held when it looked."""
+    taken = {(host, port) for host, result in results.items() for port in (result or {}).get("in_use") or []}
+    return [probe for result in results.values() for probe in (result or {}).get("blocked") or []
+            if (probe.get("dst"), f"{probe.get('port')}/{probe.get('proto')}") not in taken]
+
+
 def swarm_port_table(blocked: list[dict[str, str]]) -> list[str]:
     """Aligned lines 'FROM  TO  PORT' for blocked probes, header first ([] when none)."""
     if not blocked:
@@ -786,6 +797,7 @@ FILTERS: dict[str, Any] = {
     "swarm_duplicates": swarm_duplicates,
     "swarm_version_at_least": swarm_version_at_least,
     "swarm_port_table": swarm_port_table,
+    "swarm_blocked_probes": swarm_blocked_probes,
     "swarm_labels": swarm_labels,
     "swarm_ca_pending": swarm_ca_pending,
     "swarm_cert_report": swarm_cert_report,

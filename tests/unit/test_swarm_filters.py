@@ -548,6 +548,20 @@ def test_engines_come_from_the_probe_and_hosts_without_an_engine_are_left_out():
     assert sf.swarm_engines(hosts) == {"m1": info(name="m1")}
 
 
+def test_a_port_the_target_engine_took_after_the_probe_is_not_blocked():
+    results = {
+        "m1": {"blocked": [{"src": "m1", "dst": "m3", "addr": "10.0.0.3", "port": 7946, "proto": "udp"},
+                           {"src": "m1", "dst": "m3", "addr": "10.0.0.3", "port": 2377, "proto": "tcp"}],
+               "in_use": []},
+        "w1": {"blocked": [{"src": "w1", "dst": "m3", "addr": "10.0.0.3", "port": 4789, "proto": "udp"}]},
+        "m3": {"blocked": [], "in_use": ["7946/udp", "4789/udp"]},
+        "w2": {"skipped": True},
+    }
+    assert sf.swarm_blocked_probes(results) == [
+        {"src": "m1", "dst": "m3", "addr": "10.0.0.3", "port": 2377, "proto": "tcp"}]
+    assert sf.swarm_blocked_probes({"w2": {"skipped": True}}) == []
+
+
 class TestRotation:
     @staticmethod
     def node(name, root, state="ready"):
