@@ -311,10 +311,11 @@ class TestBackupPlan:
         result = self.plan(nodes, single=True)
         assert (result["host"], result["refusal"]) == ("manager1", "")
 
-    def test_autolock_needs_the_key(self):
-        assert self.plan(self.three(), autolock=True)["refusal"] == (
-            "autolock is on: put the unlock key in swarm_unlock_key (vault), a restore needs it")
+    def test_autolock_needs_a_place_to_keep_the_new_key(self):
+        assert self.plan(self.three(), autolock=True)["refusal"].startswith(
+            "autolock is on, and the backup turns it off while it archives")
         assert self.plan(self.three(), autolock=True, key=True)["refusal"] == ""
+        assert self.plan(self.three(), key=True)["refusal"] == ""
 
     def test_no_manager_of_the_play_in_the_swarm(self):
         assert self.plan(self.three(), ids={})["refusal"] == (
