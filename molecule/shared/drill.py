@@ -155,6 +155,27 @@ def wait(check: Callable[[], object], timeout: float, what: str, every: float = 
         time.sleep(every)
 
 
+def vaulted(path: Path, password: bytes, name: str = "swarm_unlock_key") -> str:
+    """A variable of a vars file that ansible-vault encrypted, read as Ansible reads it."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.parsing.vault import VaultSecret
+
+    loader = DataLoader()
+    loader.set_vault_secrets([("default", VaultSecret(password))])
+    return str(loader.load_from_file(str(path))[name])
+
+
+def unlock_key(name: str = "manager1") -> str:
+    """The swarm's unlock key, read on manager ``name`` (autolock on)."""
+    return output(name, "docker", "swarm", "unlock-key", "--quiet")
+
+
+def autolock(name: str = "manager1") -> bool:
+    """Whether the swarm that manager ``name`` is in has autolock on."""
+    spec = "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}"
+    return output(name, "docker", "info", "--format", spec) == "true"
+
+
 def nodes(host) -> dict[str, dict]:
     """The swarm's nodes by hostname, as `docker node inspect` on ``host`` shows them."""
     ids = host.check_output("docker node ls --quiet").split()

@@ -1,8 +1,9 @@
 """Scenario `security`: rotate the swarm's credentials on the lab `default` converged.
 
 `host` is manager1. The demo is under load (with a load balancer's failover, as in `safety`)
-for the whole scenario: rotating the tokens and the root CA must not cost a request. A stack with
-an encrypted overlay network deploys only where every node's kernel can encrypt.
+for the whole scenario: rotating the tokens, the root CA and the unlock key, and restarting every
+manager's engine with autolock on, must not cost a request. A stack with an encrypted overlay
+network deploys only where every node's kernel can encrypt.
 """
 
 import hashlib
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import drill  # noqa: E402
 
 HOSTS = ("manager1", "manager2", "manager3", "worker1", "worker2")
+MANAGERS = HOSTS[:3]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +152,68 @@ def test_a_backup_without_a_key_to_encrypt_to_is_refused_and_an_encrypted_one_ne
     run = drill.play("restore.yml", "-e", f"backup={archive}", "-e", "swarm_restore_age_identity=", ok=False)
     assert run.returncode != 0
     assert f"not restoring: {archive.name} is encrypted with age, and swarm_restore_age_identity is empty" in run.stdout
+
+
+def kek_versions() -> dict[str, str]:
+    """Which unlock key each manager's raft key is encrypted with (the header Swarm writes)."""
+    key = "/var/lib/docker/swarm/certificates/swarm-node.key"
+    return {name: drill.output(name, "sed", "-n", "s/^kek-version: *//p", key) for name in MANAGERS}
+
+
+def engine_states() -> dict[str, str]:
+    return {name: drill.output(name, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") for name in MANAGERS}
+
+
+def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_it(host, load, tmp_path, monkeypatch):
+    password = b"the lab's vault password"
+    (tmp_path / "vault-password").write_bytes(password + b"\n")
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "vault-password"))
+    kept = tmp_path / "unlock-key.vault.yml"
+    try:
+        # Turned on with no file to keep the key in: the run says the command that keeps it, never the key.
+        run = drill.play("swarm.yml", "-e", "swarm_autolock=true", "-vvv")
+        key = drill.unlock_key()
+        assert key.startswith("SWMKEY-1-") and key not in run.stdout
+        assert "WARNING: autolock is on and swarm_unlock_key is empty" in run.stdout, run.stdout[-3000:]
+        assert (f"ssh root@{drill.addresses()['manager1']} docker swarm unlock-key -q | ansible-vault encrypt_string "
+                "--stdin-name swarm_unlock_key > inventory/<yours>/group_vars/all/unlock-key.vault.yml") in run.stdout
+        # With swarm_unlock_key_file the kit writes it there, encrypted; then the inventory has it: changed=0.
+        keep = ("-e", "swarm_autolock=true", "-e", f"swarm_unlock_key_file={kept}")
+        run = drill.play("swarm.yml", *keep, "-vvv")
+        assert key not in run.stdout and key not in kept.read_text()
+        assert kept.read_text().startswith("swarm_unlock_key: !vault |")
+        assert drill.vaulted(kept, password) == key
+        keep += ("-e", f"@{kept}")
+        assert set(drill.play("swarm.yml", *keep).changed.values()) == {0}
+
+        # Every manager's engine restarted: all locked, no quorum. site.yml unlocks them all.
+        for name in MANAGERS:
+            drill.output(name, "systemctl", "restart", "docker")
+        drill.wait(lambda: set(engine_states().values()) == {"locked"}, 60, "every manager locked")
+        run = drill.play("site.yml", *keep, "-vvv")
+        assert key not in run.stdout
+        assert set(engine_states().values()) == {"active"}
+        drill.wait(lambda: drill.healthy(host), 120, "healthy with every manager unlocked")
+
+        # rotate.yml: a new key, kept once every manager encrypted its raft key with it.
+        versions = kek_versions()
+        run = drill.play("rotate.yml", *keep, "-vvv")
+        new = drill.unlock_key()
+        assert new != key and key not in run.stdout and new not in run.stdout
+        assert drill.vaulted(kept, password) == new
+        after = kek_versions()
+        assert len(set(after.values())) == 1, after
+        assert all(int(after[m]) > int(versions[m]) for m in MANAGERS), (versions, after)
+        # The kept key unlocks a manager restarted after the rotation.
+        drill.output("manager2", "systemctl", "restart", "docker")
+        drill.wait(lambda: engine_states()["manager2"] == "locked", 60, "manager2 locked")
+        drill.play("swarm.yml", *keep)
+        assert engine_states()["manager2"] == "active"
+        drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 unlocked")
+    finally:
+        # The inventory's setting (autolock off) turns it off again.
+        drill.play("swarm.yml")
+        assert not drill.autolock()
 
 
 def test_the_demo_never_failed_a_request(host, load):
