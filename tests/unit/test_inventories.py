@@ -30,5 +30,5 @@ def test_sample_inventory_has_disjoint_manager_and_worker_groups():
 def test_sample_group_vars_choose_a_valid_engine_source():
     specs = yaml.safe_load(Path("roles/docker_engine/meta/argument_specs.yml").read_text())
     choices = specs["argument_specs"]["main"]["options"]["docker_engine_source"]["choices"]
-    for path in ("inventory/sample/group_vars/all.yml", "inventory/lab/group_vars/all/main.yml"):
+    for path in ("inventory/sample/group_vars/all/main.yml", "inventory/lab/group_vars/all/main.yml"):
         assert yaml.safe_load(Path(path).read_text())["docker_engine_source"] in choices
