@@ -195,6 +195,22 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         assert set(engine_states().values()) == {"active"}
         drill.wait(lambda: drill.healthy(host), 120, "healthy with every manager unlocked")
 
+        # Quorum lost with autolock on: Docker cannot force a new cluster from a locked state, so
+        # recover.yml refuses before it touches anything; the managers back, swarm.yml unlocks them.
+        for name in ("manager2", "manager3"):
+            drill.output(name, "systemctl", "stop", "docker")
+        run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", *keep, ok=False)
+        assert run.returncode != 0
+        assert "not recovering: autolock is on (manager1's raft key is encrypted with the unlock key)" in run.stdout, \
+            run.stdout[-3000:]
+        assert engine_states()["manager1"] == "active"
+        for name in ("manager2", "manager3"):
+            drill.output(name, "systemctl", "start", "docker")
+        drill.wait(lambda: engine_states() == {"manager1": "active", "manager2": "locked", "manager3": "locked"},
+                   60, "manager2 and manager3 back, locked")
+        drill.play("swarm.yml", *keep)
+        drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 and manager3 unlocked")
+
         # rotate.yml: a new key, kept once every manager encrypted its raft key with it.
         versions = kek_versions()
         run = drill.play("rotate.yml", *keep, "-vvv")
