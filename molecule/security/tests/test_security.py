@@ -220,12 +220,26 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         after = kek_versions()
         assert len(set(after.values())) == 1, after
         assert all(int(after[m]) > int(versions[m]) for m in MANAGERS), (versions, after)
-        # The kept key unlocks a manager restarted after the rotation.
+        # manager2 restarted after the rotation (locked) and worker2's engine stopped: rotate.yml refuses a
+        # new unlock key, and a new root CA, before anything rotates; then the kept key unlocks manager2.
         drill.output("manager2", "systemctl", "restart", "docker")
-        drill.wait(lambda: engine_states()["manager2"] == "locked", 60, "manager2 locked")
+        drill.output("worker2", "systemctl", "stop", "docker")
+        drill.wait(lambda: engine_states()["manager2"] == "locked"
+                   and drill.nodes(host)["worker2"]["Status"]["State"] == "down"
+                   and drill.nodes(host)["manager2"]["ManagerStatus"]["Reachability"] == "unreachable",
+                   90, "manager2 locked, worker2 down")
+        before = tokens()
+        run = drill.play("rotate.yml", *keep, ok=False)
+        assert run.returncode != 0 and "not rotating the unlock key: manager2 is down" in run.stdout, run.stdout[-3000:]
+        ca_only = ("-e", "swarm_rotate_unlock_key=false", "-e", "swarm_rotate_ca=true")
+        run = drill.play("rotate.yml", *keep, *ca_only, ok=False)
+        assert run.returncode != 0 and "not rotating the root CA: " in run.stdout, run.stdout[-3000:]
+        assert "worker2" in run.stdout.split("not rotating the root CA: ")[1].split("\n")[0]
+        assert tokens() == before and drill.unlock_key() == new
+        drill.output("worker2", "systemctl", "start", "docker")
         drill.play("swarm.yml", *keep)
         assert engine_states()["manager2"] == "active"
-        drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 unlocked")
+        drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 unlocked and worker2 back")
     finally:
         # The inventory's setting (autolock off) turns it off again.
         drill.play("swarm.yml")
