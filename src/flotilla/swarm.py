@@ -292,13 +292,13 @@ def swarm_backup_plan(
     managers: list[str],
     single_manager: bool,
     autolock: bool,
-    key_kept: bool,
+    key_problem: str,
 ) -> dict[str, Any]:
     """Which manager backup.yml archives, and why it must not (``refusal``, "" when it may).
 
     With ``autolock`` the backup turns autolock off while it archives and on again, which makes a
-    new unlock key: ``key_kept`` says whether the run can keep it (swarm_unlock_key_file and a
-    vault password file).
+    new unlock key: ``key_problem`` says why the run could not keep it ("" when it can: role swarm's
+    custody needs swarm_unlock_key_file and a vault password file).
 
     ``ids`` maps node IDs to the inventory names of the managers in the play; ``chosen`` is
     swarm_backup_host. Unless chosen, the first reachable manager that is not the leader (its
@@ -319,11 +319,10 @@ def swarm_backup_plan(
     elif host not in managers:
         refusal = (f"swarm_backup_host {host} is not a manager of the inventory" if host
                    else "no manager of the inventory is a reachable swarm manager in this run")
-    elif autolock and not key_kept:
+    elif autolock and key_problem:
         refusal = ("autolock is on, and the backup turns it off while it archives (Docker unlocks a restored "
                    "manager only once its swarm has a leader, which it cannot have alone) and on again, which "
-                   "makes a new unlock key: set swarm_unlock_key_file and name a vault password file in "
-                   "ansible.cfg (vault_password_file) or ANSIBLE_VAULT_PASSWORD_FILE so that the run keeps it")
+                   f"makes a new unlock key that this run could not keep: {key_problem}")
     return {"host": host, "health": health, "refusal": refusal}
 
 

@@ -4,8 +4,9 @@
 (by name and ID: their data cannot be read back) are read before the backup and compared after
 the restore; the demo must serve again, and site.yml must find nothing to change. Autolock is on
 for the whole drill (its key kept by the kit in an ansible-vault file, as an admin's inventory
-would), so the backup checks the key, the restored state is unlocked with it, and the key never
-shows in any output.
+would): the backup archives with autolock off and turns it on again (a new key, kept), the
+restore gives the new cluster autolock again (another new key, kept), and no key shows in any
+output.
 """
 
 import hashlib
