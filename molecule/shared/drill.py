@@ -156,13 +156,13 @@ def wait(check: Callable[[], object], timeout: float, what: str, every: float = 
 
 
 def vaulted(path: Path, password: bytes, name: str = "swarm_unlock_key") -> str:
-    """A variable of a vars file that ansible-vault encrypted, read as Ansible reads it."""
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.parsing.vault import VaultSecret
+    """A variable that ansible-vault encrypt_string wrote to a vars file, decrypted with ``password``."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
 
-    loader = DataLoader()
-    loader.set_vault_secrets([("default", VaultSecret(password))])
-    return str(loader.load_from_file(str(path))[name])
+    text = path.read_text()
+    body = text.split(f"{name}: !vault |", 1)[1]
+    cipher = "\n".join(line.strip() for line in body.strip().splitlines())
+    return VaultLib([("default", VaultSecret(password))]).decrypt(cipher).decode()
 
 
 def unlock_key(name: str = "manager1") -> str:
