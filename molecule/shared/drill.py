@@ -122,6 +122,14 @@ def output(name: str, *argv: str, inventory: Path | None = None, tries: int = 5)
     raise AssertionError(f"{argv} on {name} printed nothing, {tries} times")
 
 
+def on(name: str, *argv: str, inventory: Path | None = None) -> str:
+    """Run a command on a lab node once (as root, in its container); what it prints, stripped.
+    For commands that change something (output() asks again on an empty answer)."""
+    result = container(name, inventory).exec_run(list(argv))
+    assert result.exit_code == 0, f"{argv} on {name}: {result.output.decode()}"
+    return result.output.decode().strip()
+
+
 def read(name: str, path: str, inventory: Path | None = None) -> bytes:
     """A file of a lab node, through the engine's archive API (no exec, whose output can be lost)."""
     stream, _ = container(name, inventory).get_archive(path)

@@ -38,11 +38,7 @@ def load():
         yield running
 
 
-def on(name: str, *argv: str) -> str:
-    """Run a command on a lab node (as root, through the container); reads use drill.output."""
-    result = drill.container(name).exec_run(list(argv))
-    assert result.exit_code == 0, f"{argv} on {name}: {result.output.decode()}"
-    return result.output.decode().strip()
+on = drill.on  # run a command once on a lab node; reads use drill.output
 
 
 def snapshot(host) -> dict:

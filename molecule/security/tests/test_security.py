@@ -188,7 +188,7 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
 
         # Every manager's engine restarted: all locked, no quorum. site.yml unlocks them all.
         for name in MANAGERS:
-            drill.output(name, "systemctl", "restart", "docker")
+            drill.on(name, "systemctl", "restart", "docker")
         drill.wait(lambda: set(engine_states().values()) == {"locked"}, 60, "every manager locked")
         run = drill.play("site.yml", *keep, "-vvv")
         assert key not in run.stdout
@@ -198,14 +198,14 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         # Quorum lost with autolock on: Docker cannot force a new cluster from a locked state, so
         # recover.yml refuses before it touches anything; the managers back, swarm.yml unlocks them.
         for name in ("manager2", "manager3"):
-            drill.output(name, "systemctl", "stop", "docker")
+            drill.on(name, "systemctl", "stop", "docker")
         run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", *keep, ok=False)
         assert run.returncode != 0
         assert "not recovering: autolock is on (manager1's raft key is encrypted with the unlock key)" in run.stdout, \
             run.stdout[-3000:]
         assert engine_states()["manager1"] == "active"
         for name in ("manager2", "manager3"):
-            drill.output(name, "systemctl", "start", "docker")
+            drill.on(name, "systemctl", "start", "docker")
         drill.wait(lambda: engine_states() == {"manager1": "active", "manager2": "locked", "manager3": "locked"},
                    60, "manager2 and manager3 back, locked")
         drill.play("swarm.yml", *keep)
@@ -222,8 +222,8 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         assert all(int(after[m]) > int(versions[m]) for m in MANAGERS), (versions, after)
         # manager2 restarted after the rotation (locked) and worker2's engine stopped: rotate.yml refuses a
         # new unlock key, and a new root CA, before anything rotates; then the kept key unlocks manager2.
-        drill.output("manager2", "systemctl", "restart", "docker")
-        drill.output("worker2", "systemctl", "stop", "docker")
+        drill.on("manager2", "systemctl", "restart", "docker")
+        drill.on("worker2", "systemctl", "stop", "docker")
         drill.wait(lambda: engine_states()["manager2"] == "locked"
                    and drill.nodes(host)["worker2"]["Status"]["State"] == "down"
                    and drill.nodes(host)["manager2"]["ManagerStatus"]["Reachability"] == "unreachable",
@@ -236,7 +236,7 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         assert run.returncode != 0 and "not rotating the root CA: " in run.stdout, run.stdout[-3000:]
         assert "worker2" in run.stdout.split("not rotating the root CA: ")[1].split("\n")[0]
         assert tokens() == before and drill.unlock_key() == new
-        drill.output("worker2", "systemctl", "start", "docker")
+        drill.on("worker2", "systemctl", "start", "docker")
         drill.play("swarm.yml", *keep)
         assert engine_states()["manager2"] == "active"
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 unlocked and worker2 back")
