@@ -198,7 +198,7 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         # Quorum lost with autolock on: Docker cannot force a new cluster from a locked state, so
         # recover.yml refuses before it touches anything; the managers back, swarm.yml unlocks them.
         for name in ("manager2", "manager3"):
-            drill.on(name, "systemctl", "stop", "docker")
+            drill.on(name, "systemctl", "stop", "docker.socket", "docker")  # the socket would start it again
         run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", *keep, ok=False)
         assert run.returncode != 0
         assert "not recovering: autolock is on (manager1's raft key is encrypted with the unlock key)" in run.stdout, \
@@ -224,7 +224,7 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         # the old one) and a new root CA (worker2 would never get its certificate), before anything rotates.
         # (A locked manager is no obstacle: every playbook that takes the cluster lock unlocks it first.)
         for name in ("manager2", "worker2"):
-            drill.on(name, "systemctl", "stop", "docker")
+            drill.on(name, "systemctl", "stop", "docker.socket", "docker")  # the socket would start it again
         drill.wait(lambda: drill.nodes(host)["worker2"]["Status"]["State"] == "down"
                    and drill.nodes(host)["manager2"]["ManagerStatus"]["Reachability"] == "unreachable",
                    90, "manager2 and worker2 down")
