@@ -199,17 +199,17 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
 
         # Quorum lost with autolock on: Docker cannot force a new cluster from a locked state, so
         # recover.yml refuses before it touches anything; the managers back, swarm.yml unlocks them.
-        for name in ("manager2", "manager3"):
-            drill.on(name, "systemctl", "stop", "docker.socket", "docker")  # the socket would start it again
+        for name in ("manager2", "manager3"):  # powered off, as in the quorum_loss drill
+            drill.container(name).stop(timeout=5)
         run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", *keep, ok=False)
         assert run.returncode != 0
         assert "not recovering: autolock is on (manager1's raft key is encrypted with the unlock key)" in run.stdout, \
             run.stdout[-3000:]
-        assert engine_states()["manager1"] == "active"
+        assert drill.output("manager1", "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "active"
         for name in ("manager2", "manager3"):
-            drill.on(name, "systemctl", "start", "docker")
+            drill.container(name).start()
         drill.wait(lambda: engine_states() == {"manager1": "active", "manager2": "locked", "manager3": "locked"},
-                   60, "manager2 and manager3 back, locked")
+                   120, "manager2 and manager3 back, locked")
         drill.play("swarm.yml", *keep)
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 and manager3 unlocked")
 
@@ -222,11 +222,11 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         after = kek_versions()
         assert len(set(after.values())) == 1, after
         assert all(int(after[m]) > int(versions[m]) for m in MANAGERS), (versions, after)
-        # manager2's and worker2's engines stopped: rotate.yml refuses a new unlock key (manager2 would need
-        # the old one) and a new root CA (worker2 would never get its certificate), before anything rotates.
-        # (A locked manager is no obstacle: every playbook that takes the cluster lock unlocks it first.)
-        for name in ("manager2", "worker2"):
-            drill.on(name, "systemctl", "stop", "docker.socket", "docker")  # the socket would start it again
+        # manager2 and worker2 powered off: rotate.yml refuses a new unlock key (manager2 would need the old
+        # one) and a new root CA (worker2 would never get its certificate), before anything rotates. (A
+        # locked manager is no obstacle: every playbook that takes the cluster lock unlocks it first.)
+        for name in ("manager2", "worker2"):  # powered off
+            drill.container(name).stop(timeout=5)
         drill.wait(lambda: drill.nodes(host)["worker2"]["Status"]["State"] == "down"
                    and drill.nodes(host)["manager2"]["ManagerStatus"]["Reachability"] == "unreachable",
                    90, "manager2 and worker2 down")
@@ -240,8 +240,8 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         assert tokens() == before and drill.unlock_key() == new
         # Back: manager2 restarted after the rotation is locked, and the kept key unlocks it.
         for name in ("manager2", "worker2"):
-            drill.on(name, "systemctl", "start", "docker")
-        drill.wait(lambda: engine_states()["manager2"] == "locked", 60, "manager2 back, locked")
+            drill.container(name).start()
+        drill.wait(lambda: engine_states()["manager2"] == "locked", 120, "manager2 back, locked")
         drill.play("swarm.yml", *keep)
         assert engine_states()["manager2"] == "active"
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 unlocked and worker2 back")
