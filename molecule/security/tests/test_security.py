@@ -1,9 +1,10 @@
 """Scenario `security`: rotate the swarm's credentials on the lab `default` converged.
 
 `host` is manager1. The demo is under load (with a load balancer's failover, as in `safety`)
-for the whole scenario: rotating the tokens, the root CA and the unlock key, and restarting every
-manager's engine with autolock on, must not cost a request. A stack with an encrypted overlay
-network deploys only where every node's kernel can encrypt.
+for the scenario's rotations: rotating the tokens and the root CA must not cost a request. A stack
+with an encrypted overlay network deploys only where every node's kernel can encrypt. Last, with
+the load's check done: autolock end to end (every manager restarted, a lost quorum, the unlock key
+rotated, refusals with nodes powered off).
 """
 
 import hashlib
@@ -164,7 +165,15 @@ def engine_states() -> dict[str, str]:
     return {name: drill.output(name, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") for name in MANAGERS}
 
 
-def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_it(host, load, tmp_path, monkeypatch):
+def test_the_demo_never_failed_a_request(host, load):
+    summary = load.summary()
+    drill.record("security", requests=summary.total, failed=summary.failed, redispatched=summary.redispatched)
+    assert summary.total > 0 and summary.failed == 0, summary
+
+
+# Last, after the load's check: it powers managers off (a lost quorum) and a worker, whose requests
+# time out until the load balancer gives up on them.
+def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_it(host, tmp_path, monkeypatch):
     password = b"the lab's vault password"
     (tmp_path / "vault-password").write_bytes(password + b"\n")
     monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "vault-password"))
@@ -249,9 +258,3 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
         # The inventory's setting (autolock off) turns it off again.
         drill.play("swarm.yml")
         assert not drill.autolock()
-
-
-def test_the_demo_never_failed_a_request(host, load):
-    summary = load.summary()
-    drill.record("security", requests=summary.total, failed=summary.failed, redispatched=summary.redispatched)
-    assert summary.total > 0 and summary.failed == 0, summary
