@@ -675,17 +675,45 @@ def swarm_port_conflicts(held: dict[str, str], manager: bool) -> list[str]:
     ]
 
 
+def firewall_admits(addr: str, sources: list[str]) -> bool:
+    """Whether ``addr`` is one of ``sources`` (addresses, ADDR/LEN networks, FIRST-LAST ranges)."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    for source in sources:
+        try:
+            if "-" in source:
+                first, last = (ipaddress.ip_address(part) for part in source.split("-", 1))
+                if first.version == ip.version and first <= ip <= last:  # type: ignore[operator]
+                    return True
+            elif ip in ipaddress.ip_network(source, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def swarm_probe_peers(
-    held: dict[str, dict[str, str]], addrs: dict[str, str], me: str, managers: list[str]
+    held: dict[str, dict[str, str]],
+    addrs: dict[str, str],
+    me: str,
+    managers: list[str],
+    firewalls: dict[str, list[str] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """What one host probes on each other host: the peer's Swarm ports.
 
     A UDP port the peer's engine or kernel already holds cannot be probed (they do not echo),
-    so it is left out; a held TCP port can (the engine accepts the connection).
+    so it is left out; a held TCP port can (the engine accepts the connection). A peer whose own
+    Flotilla firewall (``firewalls``: host -> the sources it admits, None without one) does not
+    admit this host yet is left out too: the run's firewall phase admits it before any join.
     """
     peers = []
     for host in sorted(held):
         if host == me:
+            continue
+        admitted = (firewalls or {}).get(host)
+        if admitted is not None and not firewall_admits(addrs.get(me, ""), admitted):
             continue
         peer_held = held[host] or {}
         ports = [

@@ -433,6 +433,23 @@ class TestPorts:
             {"name": "m1", "addr": "10.0.0.1", "ports": ["7946/tcp", "7946/udp", "4789/udp", "2377/tcp"]}
         ]
 
+    @pytest.mark.parametrize(
+        ("admitted", "probed"),
+        [
+            (None, ["m1"]),                         # no Flotilla firewall on m1: probed
+            (["10.0.0.2"], ["m1"]),                 # its firewall admits w1 already
+            (["10.0.0.0/24"], ["m1"]),
+            (["10.0.0.1-10.0.0.9"], ["m1"]),
+            (["10.0.0.1", "10.0.1.0/24"], []),      # not yet: the firewall phase admits w1 first
+            ([], []),
+        ],
+    )
+    def test_peers_skip_a_flotilla_firewall_that_does_not_admit_us_yet(self, admitted, probed):
+        held = {"m1": {}, "w1": {}}
+        addrs = {"m1": "10.0.0.1", "w1": "10.0.0.2"}
+        peers = sf.swarm_probe_peers(held, addrs, "w1", ["m1"], {"m1": admitted, "w1": None})
+        assert [p["name"] for p in peers] == probed
+
     def test_table(self):
         blocked = [{"src": "m1", "dst": "w1", "addr": "10.0.0.2", "port": 4789, "proto": "udp"}]
         assert sf.swarm_port_table(blocked) == ["FROM  TO             PORT", "m1    w1 (10.0.0.2)  4789/udp"]

@@ -39,6 +39,19 @@ def test_parse_ss_owner():
     assert sp.parse_ss_owner("udp UNCONN 0 0 0.0.0.0:4789 0.0.0.0:*") == ""
 
 
+def test_parse_nft_elements_reads_addresses_prefixes_and_ranges():
+    data = {"nftables": [
+        {"metainfo": {"version": "1.1.3"}},
+        {"set": {"family": "inet", "name": "members4", "table": "flotilla", "type": "ipv4_addr",
+                 "flags": ["interval"],
+                 "elem": ["192.168.250.11", {"prefix": {"addr": "10.1.0.0", "len": 16}},
+                          {"range": ["10.2.0.1", "10.2.0.9"]},
+                          {"elem": {"val": "192.168.250.12", "comment": "x"}}]}},
+    ]}
+    assert sp.parse_nft_elements(data) == ["192.168.250.11", "10.1.0.0/16", "10.2.0.1-10.2.0.9", "192.168.250.12"]
+    assert sp.parse_nft_elements({"nftables": [{"set": {"name": "members6"}}]}) == []
+
+
 def free_port(kind):
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))

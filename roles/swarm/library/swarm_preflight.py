@@ -79,6 +79,12 @@ addresses:
     and route).
   returned: mode=gather
   type: dict
+firewall:
+  description: The sources Flotilla's own firewall (nftables table C(inet flotilla)) admits to the
+    Swarm ports (addresses, C(ADDR/LEN) networks, C(FIRST-LAST) ranges), or null when the host has
+    no such table.
+  returned: mode=gather
+  type: list
 blocked:
   description: Probes that got no answer, each C({src, dst, addr, port, proto}).
   returned: mode=ports
@@ -280,6 +286,36 @@ def held_ports() -> dict:
     return held
 
 
+def parse_nft_elements(data: dict) -> list[str]:
+    """Elements of the sets in `nft -j list set` output, as text (ADDR, ADDR/LEN, FIRST-LAST)."""
+
+    def text(elem) -> str:
+        if isinstance(elem, dict) and "elem" in elem:
+            return text(elem["elem"].get("val"))
+        if isinstance(elem, dict) and "prefix" in elem:
+            return f"{elem['prefix']['addr']}/{elem['prefix']['len']}"
+        if isinstance(elem, dict) and "range" in elem:
+            return f"{elem['range'][0]}-{elem['range'][1]}"
+        return str(elem)
+
+    return [text(e) for item in data.get("nftables", []) for e in (item.get("set") or {}).get("elem") or []]
+
+
+def firewall_members() -> list[str] | None:
+    """What Flotilla's firewall admits to the Swarm ports, or None when its table is not there."""
+    members: list[str] = []
+    for name in ("members4", "members6"):
+        try:
+            out = subprocess.run(["nft", "-j", "list", "set", "inet", "flotilla", name],
+                                 capture_output=True, text=True, check=False)
+        except OSError:  # no nft: no table of ours
+            return None
+        if out.returncode != 0:
+            return None
+        members += parse_nft_elements(json.loads(out.stdout or "{}"))
+    return members
+
+
 def _parse_port(text: str) -> tuple[int, str]:
     port, _, proto = str(text).partition("/")
     return int(port), (proto or "tcp").lower()
@@ -395,6 +431,7 @@ def main() -> None:
                 "kernel": kernel_features(),
                 "addresses": addresses(),
                 "held": held_ports(),
+                "firewall": firewall_members(),
                 "hostname": socket.gethostname(),
             }
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
