@@ -107,6 +107,19 @@ def test_swarm_seen_from_each_manager(host, wanted):
         assert node["Spec"]["Labels"] == {k: str(v) for k, v in expected.get("swarm_node_labels", {}).items()}
 
 
+def test_firewall_admits_exactly_the_nodes_to_the_swarm_ports(host, wanted):
+    # Role firewall: the kernel's table (not only the file) names every node of the inventory, and
+    # no other source, and the unit that loads it at boot is enabled.
+    table = json.loads(host.check_output("nft -j list set inet flotilla members4"))["nftables"]
+    members = next(item["set"] for item in table if "set" in item).get("elem", [])
+    hosts = wanted["groups"]["swarm_managers"] + wanted["groups"]["swarm_workers"]
+    assert sorted(members) == sorted(_inventory_vars(h)["ansible_host"] for h in hosts)
+    assert host.service("flotilla-firewall").is_enabled
+    rules = host.check_output("nft list chain inet flotilla input")
+    assert 'tcp dport { 2377, 7946 } counter name "swarm_dropped" drop' in rules
+    assert 'udp dport { 4789, 7946 } counter name "swarm_dropped" drop' in rules
+
+
 # --- The demo stack (roles images + stacks), checked on the live services ------------------------
 
 

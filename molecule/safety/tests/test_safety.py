@@ -152,13 +152,26 @@ def test_a_new_manager_run_alone_joins_the_existing_swarm(host, load):
     lab = ["up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--workers=2",
            f"--inventory={drill.INVENTORY / 'hosts.yml'}"]
     subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=4"], check=True, capture_output=True)
-    drill.play("site.yml", "--limit", "manager4", "-e", "swarm_allow_any_manager_count=true")
+    run = drill.play("site.yml", "--limit", "manager4", "-e", "swarm_allow_any_manager_count=true")
     # never a second swarm
     assert drill.output("manager4", "docker", "info", "--format", "{{.Swarm.Cluster.ID}}") == cluster
     assert drill.nodes(host)["manager4"]["Spec"]["Role"] == "manager"
+    # The nodes the limit left out admitted it in their firewall (role firewall), before the join.
+    addr = drill.addresses()["manager4"]
+    assert "Apply the rule set on the swarm's nodes outside --limit" in run.stdout
+    assert all(addr in members(name) for name in HOSTS)
     drill.play("remove-node.yml", "-e", "node=manager4", "-e", "flotilla_confirm=yes")
     subprocess.run([sys.executable, "-m", "flotilla", "lab", *lab, "--managers=3"], check=True, capture_output=True)
     drill.wait(lambda: set(drill.nodes(host)) == set(HOSTS) and drill.healthy(host), 120, "back to 3 + 2")
+    # Out of the inventory and the swarm: the next firewall run stops admitting its address.
+    assert all(drill.play("firewall.yml").changed[name] > 0 for name in HOSTS)
+    assert not any(addr in members(name) for name in HOSTS)
+
+
+def members(name: str) -> list[str]:
+    """The sources a node's Flotilla firewall admits to the Swarm ports (IPv4)."""
+    table = json.loads(drill.output(name, "nft", "-j", "list", "set", "inet", "flotilla", "members4"))["nftables"]
+    return next(item["set"] for item in table if "set" in item).get("elem", [])
 
 
 def test_a_locked_manager_is_unlocked_with_the_key_and_never_made_to_leave(host, load):

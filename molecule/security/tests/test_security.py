@@ -165,6 +165,96 @@ def engine_states() -> dict[str, str]:
     return {name: drill.output(name, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") for name in MANAGERS}
 
 
+# --- Role firewall: a stranger on the lab network (a container that is no node) ------------------
+
+STRANGER = """
+for addr in {addrs}; do
+  for port in {ports}; do
+    ( timeout 3 bash -c "</dev/tcp/$addr/$port" 2>/dev/null; rc=$?
+      case $rc in 0) said=open;; 124) said=silent;; *) said=refused;; esac
+      echo "$addr $port $said" ) &
+  done
+  echo probe > /dev/udp/$addr/7946; echo probe > /dev/udp/$addr/4789
+done
+wait
+"""
+
+
+def stranger(ports=(2377, 7946, 8080)) -> dict[tuple[str, int], str]:
+    """What a container on the lab network that is not a node gets from each node's TCP ports
+    (open, refused, silent: dropped), after sending it a UDP packet on 7946 and 4789."""
+    node = drill.container("manager1")
+    network = next(iter(node.attrs["NetworkSettings"]["Networks"]))
+    script = STRANGER.format(addrs=" ".join(drill.addresses().values()), ports=" ".join(map(str, ports)))
+    out = node.client.containers.run(node.image.id, ["bash", "-c", script], network=network, remove=True)
+    names = {addr: name for name, addr in drill.addresses().items()}
+    return {(names[a], int(p)): said for a, p, said in (line.split() for line in out.decode().splitlines())}
+
+
+def dropped(counter: str) -> dict[str, int]:
+    """Packets each node's Flotilla table dropped, by counter (swarm_dropped, published_dropped)."""
+    return {name: json.loads(drill.output(name, "nft", "-j", "list", "counter", "inet", "flotilla", counter))
+            ["nftables"][1]["counter"]["packets"] for name in HOSTS}
+
+
+def digests() -> dict[str, str]:
+    return {name: json.loads(drill.output(name, "nft", "-j", "list", "table", "inet", "flotilla"))
+            ["nftables"][1]["table"]["comment"] for name in HOSTS}
+
+
+def controller() -> str:
+    """The controller's address on the lab network, as the nodes see it (the network's gateway)."""
+    node = drill.container("manager1")
+    network = node.client.networks.get(next(iter(node.attrs["NetworkSettings"]["Networks"])))
+    return network.attrs["IPAM"]["Config"][0]["Gateway"]
+
+
+def test_a_stranger_reaches_the_published_port_and_no_swarm_port(host, load):
+    before = dropped("swarm_dropped")
+    said = stranger()
+    assert {k: v for k, v in said.items() if k[1] == 8080} == {(name, 8080): "open" for name in HOSTS}
+    assert {k: v for k, v in said.items() if k[1] != 8080} == {(n, p): "silent" for n in HOSTS for p in (2377, 7946)}
+    # Its UDP packets to 7946 and 4789 were dropped too (no answer to wait for: the counters say it).
+    after = dropped("swarm_dropped")
+    assert all(after[name] >= before[name] + 4 for name in HOSTS), (before, after)
+    assert drill.healthy(host)   # the members still talk
+
+
+def test_a_published_port_limited_to_some_sources_and_back(host, load):
+    limited = json.dumps({"firewall_published_ports": [{"port": 8080, "sources": [controller()]}]})
+    before = dropped("published_dropped")
+    run = drill.play("firewall.yml", "-e", limited)
+    assert all(run.changed[name] > 0 for name in HOSTS), run.changed
+    assert set(drill.play("firewall.yml", "-e", limited).changed.values()) == {0}
+    try:
+        assert set(stranger(ports=(8080,)).values()) == {"silent"}
+        after = dropped("published_dropped")
+        assert all(after[name] > before[name] for name in HOSTS), (before, after)
+        assert all(drill.answers(url) for url in drill.urls())   # the controller is still served
+    finally:
+        drill.play("firewall.yml")
+    assert set(stranger(ports=(8080,)).values()) == {"open"}
+
+
+def test_a_rule_set_that_would_cut_the_controllers_ssh_is_refused_before_anything_changes(host, load):
+    before = digests()
+    run = drill.play("firewall.yml", "-e", '{"firewall_ssh_sources": ["192.0.2.0/24"]}', ok=False)
+    assert run.returncode != 0
+    assert ("manager1: firewall_ssh_sources (192.0.2.0/24) does not admit the controller's own SSH connection "
+            f"from {controller()}; add it (or its network) to firewall_ssh_sources") in run.stdout, run.stdout[-3000:]
+    assert digests() == before
+    assert not any(run.changed.values()), run.changed
+
+
+def test_a_table_deleted_by_hand_is_put_back_there_only(host, load):
+    before = digests()
+    drill.on("worker2", "nft", "delete", "table", "inet", "flotilla")
+    run = drill.play("firewall.yml")
+    assert run.changed["worker2"] == 1 and {n: c for n, c in run.changed.items() if n != "worker2"} == \
+        dict.fromkeys((n for n in run.changed if n != "worker2"), 0), run.changed
+    assert digests() == before
+
+
 def test_the_demo_never_failed_a_request(host, load):
     summary = load.summary()
     drill.record("security", requests=summary.total, failed=summary.failed, redispatched=summary.redispatched)
@@ -221,6 +311,8 @@ def test_autolock_keeps_its_key_in_the_vault_unlocks_every_manager_and_rotates_i
                    120, "manager2 and manager3 back, locked")
         drill.play("swarm.yml", *keep)
         drill.wait(lambda: drill.healthy(host), 120, "healthy with manager2 and manager3 unlocked")
+        # Powered on again (a new network namespace): flotilla-firewall.service loaded the table at boot.
+        assert len(set(digests().values())) == 1, digests()
 
         # rotate.yml: a new key, kept once every manager encrypted its raft key with it.
         versions = kek_versions()
