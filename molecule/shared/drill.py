@@ -45,6 +45,18 @@ class Run:
         """changed= per host from the play recap."""
         return {h: int(c) for h, c in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", self.stdout, re.M)}
 
+    @property
+    def changed_tasks(self) -> dict[str, list[str]]:
+        """The tasks that reported changed, per host ("role : name"), from the default callback's lines."""
+        tasks: dict[str, list[str]] = {}
+        task = ""
+        for line in self.stdout.splitlines():
+            if header := re.match(r"^TASK \[(.+)\] \**$", line):
+                task = header.group(1)
+            elif (changed := re.match(r"^changed: \[([^\]\s]+)", line)) and task:
+                tasks.setdefault(changed.group(1), []).append(task)
+        return tasks
+
 
 def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = None) -> Run:
     """Run a playbook of playbooks/ against the drill inventory (or ``inventory``), with no

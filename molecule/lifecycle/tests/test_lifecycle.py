@@ -101,6 +101,19 @@ def inventory(tmp_path_factory):
     return Inventory(tmp_path_factory.mktemp("inventory"))
 
 
+def only_the_firewall(run: drill.Run, but: str = "") -> bool:
+    """Whether every host but ``but`` changed nothing but its firewall (role firewall) in ``run``."""
+    others = {name: tasks for name, tasks in run.changed_tasks.items() if name != but}
+    assert all(task.startswith("firewall : ") for tasks in others.values() for task in tasks), others
+    return True
+
+
+def members(name: str) -> list[str]:
+    """The sources a node's Flotilla firewall admits to the Swarm ports (IPv4)."""
+    table = json.loads(drill.output(name, "nft", "-j", "list", "set", "inet", "flotilla", "members4"))["nftables"]
+    return next(item["set"] for item in table if "set" in item).get("elem", [])
+
+
 def test_start_from_the_converged_swarm(host):
     drill.start_healthy(host)
     assert_healthy(host, {"manager1", "manager2", "manager3"}, {"worker1", "worker2"})
@@ -141,21 +154,24 @@ def test_add_a_node_changes_only_that_node(host, inventory):
     inventory.write()  # the lab rewrote hosts.yml with worker3; re-apply the moves
     # --check with a fresh host (no engine yet) predicts without failing: the engine it would
     # install on worker3, nothing on the converged hosts, and nothing done anywhere.
+    # The others change only their firewall, which admits worker3 (role firewall).
     before = {name: node["Spec"] for name, node in drill.nodes(host).items()}
-    predicted = play(inventory, "site.yml", "--check")
-    assert predicted.pop("worker3") > 0
-    assert set(predicted.values()) == {0}, predicted
+    predicted = drill.play("site.yml", "--check", inventory=inventory.root)
+    assert predicted.changed["worker3"] > 0
+    assert only_the_firewall(predicted, but="worker3")
     assert {name: node["Spec"] for name, node in drill.nodes(host).items()} == before
     assert drill.container("worker3").exec_run(["sh", "-c", "command -v dockerd"]).exit_code != 0
-    changed = play(inventory, "site.yml")
-    assert changed.pop("worker3") > 0
-    assert set(changed.values()) == {0}, changed
+    changed = drill.play("site.yml", inventory=inventory.root)
+    assert changed.changed["worker3"] > 0
+    assert only_the_firewall(changed, but="worker3")
+    assert all(drill.addresses()["worker3"] in members(name) for name in drill.addresses())
     current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2", "worker3"})
     assert current["worker3"]["Spec"]["Labels"] == LABELS["swarm_workers"]
 
 
 def test_remove_a_powered_off_node(host, inventory):
     old_token = drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker")
+    worker3_addr = drill.addresses()["worker3"]
     worker3 = drill.container("worker3")
     worker3.stop(timeout=5)
     play(inventory, "remove-node.yml", "-e", "node=worker3", "-e", "flotilla_confirm=yes")
@@ -175,7 +191,9 @@ def test_remove_a_powered_off_node(host, inventory):
         "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=2",
         f"--inventory={drill.INVENTORY / 'hosts.yml'}",
     )  # fmt: skip
-    # The swarm matches the edited inventory: nothing left to change.
+    # The swarm matches the edited inventory; the firewalls stop admitting worker3, then nothing is left to change.
+    changed = drill.play("swarm.yml", inventory=inventory.root)
+    assert only_the_firewall(changed) and not any(worker3_addr in members(name) for name in drill.addresses())
     assert set(play(inventory, "swarm.yml").values()) == {0}
 
 
