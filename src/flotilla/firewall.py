@@ -16,28 +16,64 @@ def _network(text: str) -> Network:
 
 
 def _split(networks: list[Network]) -> dict[str, list[str]]:
-    unique = sorted(set(networks), key=lambda n: (n.version, n.network_address, n.prefixlen))
+    """By family, sorted, each address or network once and none inside another: a named nft set
+    with ``flags interval`` refuses overlapping elements ("conflicting intervals"), e.g. a node's
+    address beside its network. (CIDR blocks are nested or apart; neighbours are kept as given.)"""
+    kept: list[Network] = []
+    for net in sorted(set(networks), key=lambda n: (n.version, n.prefixlen, n.network_address)):
+        if not any(net.version == k.version and net.subnet_of(k) for k in kept):  # type: ignore[arg-type]
+            kept.append(net)
+    kept.sort(key=lambda n: (n.version, n.network_address, n.prefixlen))
     return {
-        "v4": [n.with_prefixlen if n.prefixlen < 32 else str(n.network_address) for n in unique if n.version == 4],
-        "v6": [n.with_prefixlen if n.prefixlen < 128 else str(n.network_address) for n in unique if n.version == 6],
+        "v4": [n.with_prefixlen if n.prefixlen < 32 else str(n.network_address) for n in kept if n.version == 4],
+        "v6": [n.with_prefixlen if n.prefixlen < 128 else str(n.network_address) for n in kept if n.version == 6],
     }
 
 
-def firewall_members(addresses: dict[str, str], nodes: list[dict[str, Any]], extra: list[str]) -> dict[str, list[str]]:
+def _networks(text: str) -> list[Network]:
+    """An address, ADDR/LEN network or FIRST-LAST range (as nft lists a set) as networks."""
+    first, dash, last = str(text).strip().partition("-")
+    if dash:
+        return list(ipaddress.summarize_address_range(ipaddress.ip_address(first), ipaddress.ip_address(last)))
+    return [_network(text)]
+
+
+def _first_address(candidates: str | list[str] | None) -> str:
+    """The first of ``candidates`` that is an IP address ("" when none is)."""
+    for text in [candidates] if isinstance(candidates, str) else candidates or []:
+        try:
+            return str(ipaddress.ip_address(str(text).strip()))
+        except ValueError:
+            continue
+    return ""
+
+
+def firewall_members(
+    addresses: dict[str, str],
+    nodes: list[dict[str, Any]],
+    extra: list[str],
+    fallback: dict[str, str | list[str]] | None = None,
+    kept: list[str] | None = None,
+) -> dict[str, list[str]]:
     """The sources admitted to the Swarm ports, by family (``{"v4": [...], "v6": [...]}``).
 
     ``addresses`` is every inventory host's swarm address (role swarm's picture of the cluster,
-    the WHOLE inventory), ``nodes`` the swarm's node list (a node joined by hand is a member too:
-    cutting it off would lose what the admin had), ``extra`` the admin's own additions (a node's
-    other addresses, e.g. its data-path address). Empty and unparsable node addresses are left out.
+    the WHOLE inventory; "" for a host that did not answer), ``fallback`` the address the
+    inventory gives such a host (the first IP address of swarm_advertise_addr, ansible_host: a
+    node that is down now must still be admitted when it comes back), ``nodes`` the swarm's node list (a node joined by
+    hand is a member too: cutting it off would lose what the admin had), ``extra`` the admin's own
+    additions (a node's other addresses, e.g. its data-path address), ``kept`` what the nodes'
+    tables admit now, passed when the node list could not be read (nobody is dropped on a guess).
+    Empty and unparsable addresses (a host name) are left out.
     """
     found: list[Network] = []
-    for text in [*addresses.values(), *((n.get("Status") or {}).get("Addr", "") for n in nodes), *extra]:
+    inventory = [addr or _first_address((fallback or {}).get(host)) for host, addr in addresses.items()]
+    for text in [*inventory, *((n.get("Status") or {}).get("Addr", "") for n in nodes), *extra, *(kept or [])]:
         if not text or text == "0.0.0.0":
             continue
         try:
-            found.append(_network(text))
-        except ValueError:
+            found.extend(_networks(text))
+        except (TypeError, ValueError):
             continue
     return _split(found)
 

@@ -93,3 +93,27 @@ class TestOutside:
     def test_a_fresh_host_with_no_engine_yet_is_joining_too(self):
         cluster = {**self.cluster, "engines": {k: v for k, v in self.cluster["engines"].items() if k != "w2"}}
         assert fw.firewall_outside(cluster, ["w2"]) == ["m1", "w1"]
+
+
+class TestMembersWhenTheSwarmCannotBeRead:
+    def test_a_host_that_did_not_answer_is_admitted_at_its_inventory_address(self):
+        members = fw.firewall_members({"m1": "10.0.0.1", "m2": ""}, [], [], {"m2": "10.0.0.2", "m1": "10.0.0.99"})
+        assert members["v4"] == ["10.0.0.1", "10.0.0.2"]
+
+    def test_the_first_ip_address_the_inventory_gives_is_taken(self):
+        assert fw.firewall_members({"m2": ""}, [], [], {"m2": ["eth1", "10.0.0.2"]})["v4"] == ["10.0.0.2"]
+        assert fw.firewall_members({"m2": ""}, [], [], {"m2": ["", "m2.example.org"]})["v4"] == []
+
+    def test_what_the_tables_admit_now_is_kept(self):
+        kept = ["10.0.0.9", "10.0.1.0/24", "10.0.2.4-10.0.2.7"]
+        members = fw.firewall_members({"m1": "10.0.0.1"}, [], [], {}, kept)
+        assert members["v4"] == ["10.0.0.1", "10.0.0.9", "10.0.1.0/24", "10.0.2.4/30"]
+
+
+def test_an_address_inside_an_admitted_network_is_given_once():
+    # A named nft set with flags interval refuses overlapping elements; neighbours stay apart.
+    members = fw.firewall_members({"m1": "192.168.250.11", "m2": "192.168.250.12"}, [],
+                                  ["192.168.250.0/28", "2001:db8::1", "2001:db8::/64"])
+    assert members == {"v4": ["192.168.250.0/28"], "v6": ["2001:db8::/64"]}
+    assert fw.firewall_members({"m1": "10.0.0.1", "m2": "10.0.0.2"}, [], [])["v4"] == ["10.0.0.1", "10.0.0.2"]
+    assert fw.firewall_sources(["192.0.2.0/24", "192.0.2.7"]) == {"v4": ["192.0.2.0/24"], "v6": []}
