@@ -706,7 +706,8 @@ def swarm_probe_peers(
     A UDP port the peer's engine or kernel already holds cannot be probed (they do not echo),
     so it is left out; a held TCP port can (the engine accepts the connection). A peer whose own
     Flotilla firewall (``firewalls``: host -> the sources it admits, None without one) does not
-    admit this host yet is left out too: the run's firewall phase admits it before any join.
+    admit this host yet is left out too: the run's firewall phase (playbooks/phase-firewall.yml, in
+    every playbook that joins hosts) admits it before any join.
     """
     peers = []
     for host in sorted(held):
