@@ -51,7 +51,7 @@ class Run:
         tasks: dict[str, list[str]] = {}
         task = ""
         for line in self.stdout.splitlines():
-            if header := re.match(r"^TASK \[(.+)\] \**$", line):
+            if header := re.match(r"^(?:TASK|RUNNING HANDLER) \[(.+)\] \**$", line):
                 task = header.group(1)
             elif (changed := re.match(r"^changed: \[([^\]\s]+)", line)) and task:
                 tasks.setdefault(changed.group(1), []).append(task)

@@ -104,6 +104,8 @@ def inventory(tmp_path_factory):
 def only_the_firewall(run: drill.Run, but: str = "") -> bool:
     """Whether every host but ``but`` changed nothing but its firewall (role firewall) in ``run``."""
     others = {name: tasks for name, tasks in run.changed_tasks.items() if name != but}
+    # Every host the recap counts changes for has them named (the parse missed nothing).
+    assert all(name in others for name, count in run.changed.items() if count and name != but), (run.changed, others)
     assert all(task.startswith("firewall : ") for tasks in others.values() for task in tasks), others
     return True
 
