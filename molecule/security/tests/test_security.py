@@ -9,6 +9,7 @@ rotated, refusals with nodes powered off).
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -200,8 +201,11 @@ def dropped(counter: str) -> dict[str, int]:
 
 
 def digests() -> dict[str, str]:
-    return {name: json.loads(drill.output(name, "nft", "-j", "list", "table", "inet", "flotilla"))
-            ["nftables"][1]["table"]["comment"] for name in HOSTS}
+    """The digest each node's loaded table carries, read as the role reads it (nft's plain listing)."""
+    found = {name: re.search(r'comment "(flotilla [0-9a-f]+)"',
+                             drill.output(name, "nft", "list", "table", "inet", "flotilla")) for name in HOSTS}
+    assert all(found.values()), f"a table without Flotilla's digest on {[n for n, m in found.items() if not m]}"
+    return {name: match.group(1) for name, match in found.items() if match}
 
 
 def controller() -> str:
