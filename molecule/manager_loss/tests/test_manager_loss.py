@@ -32,7 +32,8 @@ def test_the_swarm_works_on_without_one_manager(host):
         run = drill.play("site.yml", ok=False)
         assert run.returncode == 4, run.stdout[-3000:]  # unreachable host
         assert f"{LOST} did not answer and was left out" in run.stdout, run.stdout[-3000:]
-        assert not [line for line in run.stdout.splitlines() if "failed=" in line and "failed=0" not in line]
+        assert not [line for line in run.stdout.splitlines() if "failed=" in line and "failed=0" not in line], \
+            run.stdout[-6000:]
         drill.record("manager_loss", site_yml_seconds_with_a_manager_down=run.seconds)
     finally:
         node.start()

@@ -35,7 +35,8 @@ def test_recover_after_losing_two_of_three_managers(host):
     assert host.run("docker node ls").rc != 0
     run = drill.play("recover.yml", "-e", "flotilla_confirm=yes", ok=False)
     assert run.returncode == 4, run.stdout[-4000:]  # the two stopped managers are unreachable
-    assert not [line for line in run.stdout.splitlines() if "failed=" in line and "failed=0" not in line]
+    assert not [line for line in run.stdout.splitlines() if "failed=" in line and "failed=0" not in line], \
+        run.stdout[-6000:]
     # The stacks are intact and the reachable nodes serve.
     back = drill.wait(lambda: drill.replicas(host).get("demo_web") == "4/4", 120, "demo_web at 4/4")
     assert all(drill.answers(url) for url in drill.urls(without=LOST))
