@@ -430,8 +430,12 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
     For every node and every overlay network of the stack (not ``ingress``) one running task there
     is the probe: from inside it, ``tasks.<name>`` of each service on that network must resolve to
     the addresses of that service's running tasks on it. ``<name>`` is the service's alias on the
-    network (the compose service name, as applications use it), else its full name. Returns
-    ``[{node, addr, container, task, names: {"tasks.web": ["10.0.1.5", ...]}}]``, sorted.
+    network (the compose service name, as applications use it), else its full name; on a network
+    the stack does not own (external, shared with other stacks) always the full name, which is
+    unique in the swarm. A task on several networks gets one answer from Docker's DNS, from the
+    first of its networks that knows the name: ``also`` lists, per name, the addresses the service
+    has on the probe's other networks, which are right answers too. Returns
+    ``[{node, addr, container, task, names: {"tasks.web": ["10.0.1.5", ...]}, also: {...}}]``, sorted.
     """
     nodes = {n.get("ID", ""): n for n in info.get("nodes") or []}
     services = {
@@ -444,6 +448,8 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
         and (t.get("Status") or {}).get("State") == "running"
     ]
     expected: dict[str, dict[str, set[str]]] = {}   # network -> dns name -> addresses
+    by_service: dict[tuple[str, str], set[str]] = {}   # (service, network) -> addresses
+    dns_of: dict[tuple[str, str], str] = {}   # (service, network) -> dns name asked there
     where: dict[str, str] = {}   # address -> node that runs the task
     members: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}   # (node, network) -> tasks
     for task in running:
@@ -454,12 +460,17 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
         }
         for attachment in task.get("NetworksAttachments") or []:
             network = attachment.get("Network") or {}
-            net_name = (network.get("Spec") or {}).get("Name", "")
-            if not net_name or net_name == "ingress" or (network.get("Spec") or {}).get("Ingress"):
+            net_spec = network.get("Spec") or {}
+            net_name = net_spec.get("Name", "")
+            if not net_name or net_name == "ingress" or net_spec.get("Ingress"):
                 continue
-            dns = "tasks." + (aliases.get(network.get("ID")) or spec.get("Name", ""))
+            owned = (net_spec.get("Labels") or {}).get("com.docker.stack.namespace") == stack
+            alias = aliases.get(network.get("ID")) if owned else None
+            dns = "tasks." + (alias or spec.get("Name", ""))
             addrs = {_ip(a) for a in attachment.get("Addresses") or []}
             expected.setdefault(net_name, {}).setdefault(dns, set()).update(addrs)
+            by_service.setdefault((task["ServiceID"], net_name), set()).update(addrs)
+            dns_of[(task["ServiceID"], net_name)] = dns
             node_name = ((nodes.get(task.get("NodeID", "")) or {}).get("Description") or {}).get("Hostname", "")
             where.update(dict.fromkeys(addrs, node_name or task.get("NodeID", "")[:12]))
             name = f"{spec.get('Name', '?')}.{task.get('Slot') or task.get('NodeID', '')}"
@@ -467,6 +478,14 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
     probes = []
     for (node_id, net_name), tasks in sorted(members.items()):
         name, task = sorted(tasks, key=lambda item: item[0])[0]
+        others = sorted({n for (_, n), found in members.items() for _, t in found if t is task and n != net_name})
+        also: dict[str, list[list[str]]] = {}
+        for (service_id, network), dns in sorted(dns_of.items()):
+            if network != net_name:
+                continue
+            answers = [sorted(by_service[(service_id, other)]) for other in others if (service_id, other) in by_service]
+            if answers:
+                also[dns] = answers
         container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "")
         node = nodes.get(node_id) or {}
         if not container:
@@ -478,6 +497,7 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
             "container": container,
             "task": name,
             "names": {dns: sorted(addrs) for dns, addrs in sorted(expected[net_name].items())},
+            "also": also,
             "where": {a: where[a] for addrs in expected[net_name].values() for a in sorted(addrs)},
         })
     return probes
@@ -510,7 +530,7 @@ def stacks_discovery_problems(probe: dict[str, Any], result: dict[str, Any]) -> 
     where = probe.get("where") or {}
     for dns, addrs in sorted((probe.get("names") or {}).items()):
         got = answers.get(dns, set())
-        if got == set(addrs):
+        if got == set(addrs) or any(got == set(other) for other in (probe.get("also") or {}).get(dns, [])):
             continue
         here = f"in task {probe.get('task')} on {probe.get('node')} (network {probe.get('network')})"
         if not got:

@@ -375,7 +375,9 @@ def test_services_table_is_aligned():
 
 
 def attached(t, net_id, net_name, addr, container):
-    t["NetworksAttachments"] = [{"Network": {"ID": net_id, "Spec": {"Name": net_name}}, "Addresses": [f"{addr}/24"]},
+    labels = {"com.docker.stack.namespace": net_name.split("_", 1)[0]} if "_" in net_name else {}
+    t["NetworksAttachments"] = [{"Network": {"ID": net_id, "Spec": {"Name": net_name, "Labels": labels}},
+                                 "Addresses": [f"{addr}/24"]},
                                 {"Network": {"ID": "ing", "Spec": {"Name": "ingress", "Ingress": True}},
                                  "Addresses": ["10.255.0.9/16"]}]
     t["Status"]["ContainerStatus"] = {"ContainerID": container}
@@ -406,6 +408,28 @@ def test_discovery_probes_one_task_per_node_and_network_with_every_service_addre
     ]
     assert probes[0]["names"] == {"tasks.proxy": ["10.0.1.7", "10.0.1.8"], "tasks.web": ["10.0.1.5", "10.0.1.6"]}
     assert st.stacks_discovery_command(probes[0])[-2:] == ["tasks.proxy", "tasks.web"]
+
+
+def test_discovery_on_a_shared_network_asks_full_names_and_takes_any_of_the_tasks_networks():
+    # web is also on the kit's ingress network (external to the stack, no stack label): there it is
+    # asked by its full name, and a task on both networks may get either network's addresses.
+    info = discovery_info()
+    web = info["services"][0]
+    web["Spec"]["TaskTemplate"]["Networks"].append({"Target": "ne", "Aliases": ["web"]})
+    for t, addr in zip(info["tasks"][:2], ("10.0.9.5", "10.0.9.6"), strict=True):
+        t["NetworksAttachments"].append({"Network": {"ID": "ne", "Spec": {"Name": "flotilla_edge"}},
+                                         "Addresses": [f"{addr}/24"]})
+    probes = st.stacks_discovery_probes(info, "app")
+    edge = next(p for p in probes if p["network"] == "flotilla_edge" and p["node"] == "manager1")
+    assert edge["task"] == "app_web.1"
+    assert edge["names"] == {"tasks.app_web": ["10.0.9.5", "10.0.9.6"]}
+    assert edge["also"] == {"tasks.app_web": [["10.0.1.5", "10.0.1.6"]]}
+    backend = next(p for p in probes if p["network"] == "app_backend" and p["node"] == "manager1")
+    assert backend["also"] == {}   # app_proxy.n1 is on app_backend only
+    either = "= tasks.app_web\n10.0.1.5 STREAM\n10.0.1.6 STREAM\n"
+    assert st.stacks_discovery_problems(edge, {"rc": 0, "stdout": either}) == []
+    wrong = "= tasks.app_web\n10.0.1.5 STREAM\n10.0.9.6 STREAM\n"
+    assert st.stacks_discovery_problems(edge, {"rc": 0, "stdout": wrong}) != []
 
 
 GETENT_OK = """= tasks.proxy
