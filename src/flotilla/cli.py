@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from docker.errors import DockerException
 
@@ -202,11 +202,39 @@ def _print_services(lab: Lab, ips: list[str]) -> bool:
     print("\nURLs (every node answers on each published port):")
     healthy = True
     for port in ports:
+        if port in (80, 443) and _ingress(inspected):
+            continue  # the ingress answers by host name: checked below
         for ip in ips:
             url = f"http://{ip}:{port}/"
             answer = _fetch(url)
             healthy = healthy and not answer.startswith("FAILED")
             print(f"  {url:<28} {answer}")
+    return _print_ingress(inspected, ips) and healthy
+
+
+def _ingress(inspected: list[dict[str, Any]]) -> bool:
+    return any((s.get("Spec") or {}).get("Name") == "ingress_proxy" for s in inspected)
+
+
+def _print_ingress(inspected: list[dict[str, Any]], ips: list[str]) -> bool:
+    """Each https route of the ingress stack through every node, checked against the lab CA's root
+    certificate, and its http URL redirected. False when one fails."""
+    from flotilla.lab.https import fetch_https, redirect
+    from flotilla.lab.swarm_table import ingress_hosts
+
+    hosts = ingress_hosts(inspected)
+    if not _ingress(inspected) or not hosts:
+        return True
+    ca = project_root() / ".lab" / "pki" / "ca.crt"
+    print(f"\nHTTPS through the ingress on every node (certificate checked against {ca.relative_to(project_root())}):")
+    healthy = True
+    for host in hosts:
+        for ip in ips:
+            answer = fetch_https(host, ip, ca)
+            moved = redirect(host, ip)
+            healthy = healthy and not answer.startswith("FAILED") and not moved.startswith("FAILED")
+            print(f"  https://{host}/ via {ip:<15} {answer}; http: {moved}")
+    print(f"  try: curl --cacert {ca.relative_to(project_root())} --resolve {hosts[0]}:443:{ips[0]} https://{hosts[0]}/")
     return healthy
 
 

@@ -148,3 +148,75 @@ def test_a_killed_task_is_replaced_under_the_restart_policy(host):
     ]
     assert sum(1 for t in in_slot if t["Status"]["State"] == "failed") >= 1
     assert sum(1 for t in in_slot if t["Status"]["State"] == "running") == 1
+
+
+# The platform stack `ingress` in front of the demo (as `make demo` runs it): enabled here with -e,
+# checked from the controller as a client would (the certificate verified against the lab CA's
+# root, each node asked in turn as with curl --resolve), and removed again at the end, so the
+# scenarios after this one find the lab as before.
+CA = drill.PROJECT / ".lab" / "pki" / "ca.crt"
+SAME = ("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')   # the demo as the tests above left it
+INGRESS = ("-e", '{"stacks_enabled": ["ingress", "demo"]}', *SAME)
+
+
+def ingress_answers(name="demo.flotilla.test", ca=CA) -> dict[str, str]:
+    from flotilla.lab.https import fetch_https
+
+    return {node: fetch_https(name, addr, ca) for node, addr in drill.addresses().items()}
+
+
+def test_the_ingress_serves_the_demo_over_https_on_every_node(host):
+    from flotilla.lab.https import redirect
+
+    deploy(*INGRESS)
+    proxy = service(host, "ingress_proxy")
+    assert proxy["Spec"]["Mode"] == {"Global": {}}
+    assert {(p["PublishedPort"], p["PublishMode"]) for p in proxy["Spec"]["EndpointSpec"]["Ports"]} == {
+        (80, "host"), (443, "host")}
+    answers = ingress_answers()
+    assert all(a.startswith("version 2 from ") for a in answers.values()), answers
+    assert {node: redirect("demo.flotilla.test", addr) for node, addr in drill.addresses().items()} == dict.fromkeys(
+        drill.addresses(), "301 -> https://demo.flotilla.test/")
+    # the certificate is the lab CA's: a client trusting only the public CAs refuses it
+    import certifi
+
+    public = ingress_answers(ca=Path(certifi.where()))
+    assert all("CERTIFICATE_VERIFY_FAILED" in a for a in public.values()), public
+    again = deploy(*INGRESS)
+    assert set(again.changed.values()) == {0}, again.changed_tasks
+
+
+def test_a_route_that_cannot_work_is_refused_in_one_line_before_any_change(host):
+    before = service(host, "ingress_proxy")["Version"]
+    result = deploy(*INGRESS, "-e", "demo_ingress_hosts=demo_flotilla", expect_ok=False)
+    assert result.returncode != 0
+    assert "stack demo: services.web: route demo: host 'demo_flotilla' is not a DNS name" in result.stdout, (
+        result.stdout[-3000:])
+    assert "deploy | " not in result.stdout
+    assert service(host, "ingress_proxy")["Version"] == before
+
+
+def test_a_new_host_gets_a_new_certificate_and_every_proxy_rolls_to_it(host):
+    def tls_secrets():
+        out = host.check_output("docker secret ls --filter label=io.flotilla.stack=ingress --format '{{.Name}}'")
+        return set(out.split())
+
+    first = tls_secrets()
+    deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test")
+    assert len(tls_secrets() - first) == 1   # a new certificate is a new secret
+    for name in ("demo.flotilla.test", "www.flotilla.test"):
+        answers = ingress_answers(name)
+        assert all(a.startswith("version 2 from ") for a in answers.values()), (name, answers)
+
+
+def test_without_the_ingress_the_demo_leaves_its_network_and_the_stack_goes(host):
+    deploy(*SAME)
+    assert {n["Target"] for n in service(host)["Spec"]["TaskTemplate"]["Networks"]} == {
+        json.loads(host.check_output("docker network inspect demo_backend"))[0]["Id"]}
+    host.check_output("docker stack rm ingress")
+    deadline = time.monotonic() + 60
+    while host.run("docker network rm flotilla_edge").rc != 0:
+        assert time.monotonic() < deadline, host.run("docker network inspect flotilla_edge").stdout
+        time.sleep(2)
+    for kind in ("secret", "config"):
+        host.check_output(f"docker {kind} ls -q --filter label=io.flotilla.stack=ingress | xargs -r docker {kind} rm")

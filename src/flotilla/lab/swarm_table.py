@@ -46,6 +46,20 @@ def published_ports(service: dict[str, Any]) -> list[tuple[int, str]]:
     return [(p["PublishedPort"], p.get("PublishMode", "ingress")) for p in ports if p.get("PublishedPort")]
 
 
+def ingress_hosts(services: list[dict[str, Any]]) -> list[str]:
+    """The host names the ingress serves on https, from the routes on the services' labels
+    (io.flotilla.ingress.<route>.hosts, with .tls not false)."""
+    hosts: set[str] = set()
+    for service in services:
+        labels = (service.get("Spec") or {}).get("Labels") or {}
+        for key, value in labels.items():
+            if key.startswith("io.flotilla.ingress.") and key.endswith(".hosts"):
+                tls = labels.get(key[: -len("hosts")] + "tls", "true").strip().lower()
+                if tls not in ("false", "no", "off", "0"):
+                    hosts.update(h.strip().lower() for h in value.split(",") if h.strip())
+    return sorted(hosts)
+
+
 def format_services(listed: list[dict[str, Any]], inspected: list[dict[str, Any]]) -> list[str]:
     """`docker service ls --format json` rows joined with `docker service inspect` by ID."""
     by_id = {s.get("ID", "")[:12]: s for s in inspected}

@@ -1,0 +1,62 @@
+"""HTTPS checks of the ingress on the lab, as a client would make them: `flotilla lab status --check`
+and the molecule scenario `stacks` use them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def fetch_https(host: str, ip: str, ca: Path, tries: int = 4) -> str:
+    """GETs of https://HOST/ sent to one node (as curl --resolve does), the certificate verified
+    for HOST against the CA: the versions and hosts that answered, or FAILED with the error."""
+    import socket
+    import ssl
+
+    try:
+        context = ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        return f"FAILED: no CA certificate to check with ({exc})"
+    versions, hosts = set(), []
+    for _ in range(tries):
+        try:
+            with (
+                socket.create_connection((ip, 443), timeout=5) as raw,
+                context.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := tls.recv(65536):
+                    data += chunk
+        except (OSError, ssl.SSLError) as exc:
+            return f"FAILED: {exc}"
+        head, _, body = data.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+        if " 200 " not in status + " ":
+            return f"FAILED: {status or 'no answer'}"
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return f"answers, not JSON: {body[:60]!r}"
+        versions.add(str(answer.get("version", "?")))
+        if answer.get("hostname") not in hosts:
+            hosts.append(str(answer.get("hostname", "?")))
+    return f"version {', '.join(sorted(versions))} from {', '.join(hosts)} ({tries} requests)"
+
+
+def redirect(host: str, ip: str) -> str:
+    """Where http://HOST/ sent to one node redirects: "301 -> https://HOST/" is right."""
+    import http.client
+
+    connection = http.client.HTTPConnection(ip, 80, timeout=5)
+    try:
+        connection.request("GET", "/", headers={"Host": host})
+        response = connection.getresponse()
+    except OSError as exc:
+        return f"FAILED: {exc}"
+    finally:
+        connection.close()
+    location = response.getheader("Location", "")
+    if response.status in (301, 308) and location == f"https://{host}/":
+        return f"{response.status} -> {location}"
+    return f"FAILED: {response.status} {location or '(no Location)'}"
