@@ -130,8 +130,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "up":
         image = ensure_image(client, recipe, log)
         # The stacks' images (stacks/*/images) are built FROM this one: no registry here.
-        ensure_base_image(client, BaseRecipe(mirror=archive, security_mirror=security), log)
-        result = lab.up(image, args.managers, args.workers, args.subnet)
+        base = ensure_base_image(client, BaseRecipe(mirror=archive, security_mirror=security), log)
+        result = lab.up(image, args.managers, args.workers, args.subnet, base=base)
         log(f"{len(result.nodes)} nodes up; inventory: {paths.inventory}")
         if args.json:
             print(json.dumps({
@@ -216,6 +216,13 @@ def _ingress(inspected: list[dict[str, Any]]) -> bool:
     return any((s.get("Spec") or {}).get("Name") == "ingress_proxy" for s in inspected)
 
 
+def _ingress_uses_acme(inspected: list[dict[str, Any]]) -> bool:
+    """Whether the ingress proxies are set up for ACME: the rendered config's name says nothing,
+    so the label the ingress stack puts on its service does."""
+    proxy = next((s for s in inspected if (s.get("Spec") or {}).get("Name") == "ingress_proxy"), {})
+    return ((proxy.get("Spec") or {}).get("Labels") or {}).get("io.flotilla.tls-source") == "acme"
+
+
 def _print_ingress(inspected: list[dict[str, Any]], ips: list[str]) -> bool:
     """Each https route of the ingress stack through every node, checked against the lab CA's root
     certificate, and its http URL redirected. False when one fails."""
@@ -225,7 +232,10 @@ def _print_ingress(inspected: list[dict[str, Any]], ips: list[str]) -> bool:
     hosts = ingress_hosts(inspected)
     if not _ingress(inspected) or not hosts:
         return True
-    ca = project_root() / ".lab" / "pki" / "ca.crt"
+    # The lab's ACME CA (pebble) issues the demo's certificate; without it, the internal CA does.
+    ca = project_root() / ".lab" / "acme" / "roots.pem"
+    if not ca.is_file() or not _ingress_uses_acme(inspected):
+        ca = project_root() / ".lab" / "pki" / "ca.crt"
     print(f"\nHTTPS through the ingress on every node (certificate checked against {ca.relative_to(project_root())}):")
     healthy = True
     for host in hosts:

@@ -151,10 +151,10 @@ def test_a_killed_task_is_replaced_under_the_restart_policy(host):
 
 
 # The platform stack `ingress` in front of the demo (as `make demo` runs it): enabled here with -e,
-# checked from the controller as a client would (the certificate verified against the lab CA's
-# root, each node asked in turn as with curl --resolve), and removed again at the end, so the
-# scenarios after this one find the lab as before.
-CA = drill.PROJECT / ".lab" / "pki" / "ca.crt"
+# checked from the controller as a client would (the certificate verified against the root of the
+# lab's ACME CA, pebble, each node asked in turn as with curl --resolve), and removed again at the
+# end, so the scenarios after this one find the lab as before.
+CA = drill.PROJECT / ".lab" / "acme" / "roots.pem"
 SAME = ("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')   # the demo as the tests above left it
 INGRESS = ("-e", '{"stacks_enabled": ["ingress", "demo"]}', *SAME)
 
@@ -168,7 +168,7 @@ def ingress_answers(name="demo.flotilla.test", ca=CA) -> dict[str, str]:
 def test_the_ingress_serves_the_demo_over_https_on_every_node(host):
     from flotilla.lab.https import redirect
 
-    deploy(*INGRESS)
+    deployed = deploy(*INGRESS)
     proxy = service(host, "ingress_proxy")
     assert proxy["Spec"]["Mode"] == {"Global": {}}
     assert {(p["PublishedPort"], p["PublishMode"]) for p in proxy["Spec"]["EndpointSpec"]["Ports"]} == {
@@ -177,7 +177,10 @@ def test_the_ingress_serves_the_demo_over_https_on_every_node(host):
     assert all(a.startswith("version 2 from ") for a in answers.values()), answers
     assert {node: redirect("demo.flotilla.test", addr) for node, addr in drill.addresses().items()} == dict.fromkeys(
         drill.addresses(), "301 -> https://demo.flotilla.test/")
-    # the certificate is the lab CA's: a client trusting only the public CAs refuses it
+    # obtained once, from the ACME CA, by one manager's client (the CA asked worker2 for the token)
+    obtain = "ingress : acme | Obtain the certificate from the ACME CA for every host served on https"
+    assert deployed.changed_tasks.get("manager1", []).count(obtain) == 1, deployed.stdout[-3000:]
+    # the certificate is the ACME CA's: a client trusting only the public CAs refuses it
     import certifi
 
     public = ingress_answers(ca=Path(certifi.where()))
@@ -207,6 +210,24 @@ def test_a_new_host_gets_a_new_certificate_and_every_proxy_rolls_to_it(host):
     for name in ("demo.flotilla.test", "www.flotilla.test"):
         answers = ingress_answers(name)
         assert all(a.startswith("version 2 from ") for a in answers.values()), (name, answers)
+
+
+def test_a_forced_renewal_gets_a_new_certificate_from_the_acme_ca(host):
+    from flotilla.lab.https import served_certificate
+
+    def serials():
+        return {node: served_certificate("demo.flotilla.test", addr, CA)["serialNumber"]
+                for node, addr in drill.addresses().items()}
+
+    before = serials()
+    assert len(set(before.values())) == 1, before   # one certificate for the cluster, on every node
+    renewed = deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test",
+                     "-e", "ingress_acme_renew_now=true")
+    after = serials()
+    assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), (before, after)
+    assert "acme | Obtain" in renewed.stdout
+    again = deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test")
+    assert set(again.changed.values()) == {0}, again.changed_tasks
 
 
 def test_without_the_ingress_the_demo_leaves_its_network_and_the_stack_goes(host):

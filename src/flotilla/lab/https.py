@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 
 def fetch_https(host: str, ip: str, ca: Path, tries: int = 4) -> str:
@@ -60,3 +61,16 @@ def redirect(host: str, ip: str) -> str:
     if response.status in (301, 308) and location == f"https://{host}/":
         return f"{response.status} -> {location}"
     return f"FAILED: {response.status} {location or '(no Location)'}"
+
+
+def served_certificate(host: str, ip: str, ca: Path) -> dict[str, Any]:
+    """The certificate one node serves for HOST, verified against ``ca`` (ssl's getpeercert())."""
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection((ip, 443), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        return dict(tls.getpeercert() or {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import time
@@ -23,7 +24,7 @@ import yaml
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from flotilla.lab import plan
+from flotilla.lab import acme, plan
 from flotilla.lab.host import Log, ensure_ssh_key, host_routes
 from flotilla.lab.plan import LabError, LabSpec, Node
 
@@ -120,7 +121,9 @@ class Lab:
 
     # --- up ----------------------------------------------------------------------------------
 
-    def up(self, image: str, managers: int | None, workers: int | None, subnet: str | None) -> UpResult:
+    def up(
+        self, image: str, managers: int | None, workers: int | None, subnet: str | None, base: str | None = None
+    ) -> UpResult:
         spec = self._current_spec(managers, workers, subnet)
         nodes = spec.nodes()
         self._preflight(spec, nodes)  # every check before anything is created
@@ -164,6 +167,13 @@ class Lab:
             unreachable = [n.name for n, ok in zip(nodes, pool.map(self._ssh_ok, nodes), strict=True) if not ok]
         if unreachable:
             raise LabError(f"SSH login failed for {', '.join(unreachable)}; see `flotilla lab status`")
+        if base is not None:
+            # The lab's ACME CA, beside the nodes; every name resolves to the last node for it, a
+            # node that runs no ACME client, so the challenge is answered through any node.
+            acme.ensure_pebble(
+                self.client, self.name, spec.container_name("pebble"), network.name, spec.subnet,
+                nodes[-1].ip, base, self.paths.state_dir.parent / "acme", self.log,
+            )
         return UpResult(nodes, kept, started, created, removed)
 
     def _preflight(self, spec: LabSpec, nodes: list[Node]) -> None:
@@ -359,6 +369,12 @@ class Lab:
             inventory.unlink(missing_ok=True)
             self.paths.state_file.unlink()
         self.paths.known_hosts.unlink(missing_ok=True)
+        # The lab's CAs (the ingress's internal CA, pebble's files) die with it: a certificate
+        # kept from a pebble that is gone would be served, and trusted by nobody.
+        for leftover in ("pki", "acme"):
+            if (self.paths.state_dir.parent / leftover).is_dir():
+                shutil.rmtree(self.paths.state_dir.parent / leftover)
+                removed.append(f"files .lab/{leftover}")
         return removed
 
     # --- status ------------------------------------------------------------------------------
