@@ -1,4 +1,4 @@
-"""A steady HTTP load against several URLs, recording every request (for the rolling-update
+"""A steady HTTP(S) load against several URLs, recording every request (for the rolling-update
 benchmark and the stacks scenario): who answered, how fast, and whether it failed.
 
 Requests go out on a fixed schedule (``rate`` per second, spread round-robin over the URLs) from
@@ -9,6 +9,9 @@ With ``failover``, a request whose connection is refused or reset before any ans
 to the next URL, as a load balancer in front of the nodes does when one is taken out for
 maintenance (HAProxy's ``option redispatch``); it fails only when no node takes it, and
 ``Summary.redispatched`` counts the requests that needed another node.
+
+With ``tls=(name, cafile)``, ``https://ADDRESS/`` URLs are asked for that host name (SNI, Host
+header, certificate verified against the CA), one node at a time, as ``curl --resolve`` does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -91,13 +96,30 @@ def per_second(samples: list[Sample]) -> list[tuple[int, int, int]]:
 _NOT_SERVING = ("ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected")
 
 
-def _get(url: str, timeout: float) -> tuple[bool, str]:
+class _NamedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to one address, for a host name (as `curl --resolve NAME:443:ADDRESS` does): the TLS
+    server name, the certificate check and the Host header are the name's."""
+
+    def __init__(self, address: str, port: int, name: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(address, port, timeout=timeout, context=context)
+        self._name, self._tls = name, context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self._name)
+
+
+def _get(url: str, timeout: float, tls: tuple[str, ssl.SSLContext] | None = None) -> tuple[bool, str]:
     parts = urlsplit(url)
     if not parts.hostname:
         return False, "no host in the URL"
-    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    conn: http.client.HTTPConnection
+    if tls is not None and parts.scheme == "https":
+        conn = _NamedHTTPS(parts.hostname, parts.port or 443, tls[0], tls[1], timeout)
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", parts.path or "/")
+        conn.request("GET", parts.path or "/", headers={"Host": tls[0]} if tls is not None else {})
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
@@ -116,11 +138,15 @@ class Load:
     """Run ``with Load(urls, rate) as load: ...``; ``load.samples`` holds every request."""
 
     def __init__(
-        self, urls: list[str], rate: float = 60.0, timeout: float = 5.0, workers: int = 32, failover: bool = False
+        self, urls: list[str], rate: float = 60.0, timeout: float = 5.0, workers: int = 32, failover: bool = False,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         if not urls or rate <= 0:
             raise ValueError("Load needs at least one URL and a positive rate")
         self.urls = urls
+        # (host name, CA file): https://ADDRESS/ URLs are asked for that name, its certificate
+        # verified against that CA (one context for every thread).
+        self.tls = (tls[0], ssl.create_default_context(cafile=tls[1])) if tls else None
         self.rate = rate
         self.timeout = timeout
         self.failover = failover
@@ -159,12 +185,12 @@ class Load:
     def _one(self, index: int) -> None:
         start = time.monotonic()
         url = self.urls[index]
-        ok, detail = _get(url, self.timeout)
+        ok, detail = _get(url, self.timeout, self.tls)
         tries = len(self.urls) if self.failover else 1
         redispatched = 0
         while not ok and detail in _NOT_SERVING and redispatched + 1 < tries:
             redispatched += 1
-            ok, detail = _get(self.urls[(index + redispatched) % len(self.urls)], self.timeout)
+            ok, detail = _get(self.urls[(index + redispatched) % len(self.urls)], self.timeout, self.tls)
         sample = Sample(start - self._t0, time.monotonic() - start, url, ok, detail, redispatched)
         with self._lock:
             self.samples.append(sample)

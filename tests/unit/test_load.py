@@ -83,3 +83,59 @@ def test_failover_sends_a_refused_request_to_the_next_node(failover):
     else:
         assert (summary.failed, summary.redispatched) == (refused, 0)
         assert summary.errors == {"ConnectionRefusedError": refused}
+
+
+def _certificate(tmp_path, name):
+    """A self-signed certificate for ``name`` (its own CA), as PEM files: (cert, key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize(("name", "ok"), [("demo.test", True), ("other.test", False)])
+def test_https_load_asks_an_address_for_a_name_and_verifies_its_certificate(tmp_path, name, ok):
+    import ssl
+
+    cert, key = _certificate(tmp_path, "demo.test")
+    hosts = []
+
+    class Named(Handler):
+        def do_GET(self):  # noqa: N802
+            hosts.append(self.headers["Host"])
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Named)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Load([f"https://127.0.0.1:{server.server_port}/"], rate=20, tls=(name, str(cert))) as load:
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+    summary = load.summary()
+    assert summary.total >= 5
+    if ok:
+        assert summary.failed == 0 and summary.versions == {"7": summary.total}
+        assert set(hosts) == {"demo.test"}
+    else:   # the certificate does not name other.test: every request fails, none is sent
+        assert summary.failed == summary.total and hosts == []

@@ -159,6 +159,14 @@ SAME = ("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')   # 
 INGRESS = ("-e", '{"stacks_enabled": ["ingress", "demo"]}', *SAME)
 
 
+def https_load() -> Load:
+    """HTTPS load for demo.flotilla.test over every node, as clients given every node's address
+    send it: a node whose proxy is restarting refuses the connection, and the client tries the
+    next (``failover``); a request fails only when no node serves it."""
+    return Load([f"https://{addr}/" for addr in drill.addresses().values()], rate=RATE, failover=True,
+                tls=("demo.flotilla.test", str(CA)))
+
+
 def ingress_answers(name="demo.flotilla.test", ca=CA) -> dict[str, str]:
     from flotilla.lab.https import fetch_https
 
@@ -205,7 +213,11 @@ def test_a_new_host_gets_a_new_certificate_and_every_proxy_rolls_to_it(host):
         return set(out.split())
 
     first = tls_secrets()
-    deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test")
+    with https_load() as load:
+        deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test")
+        time.sleep(2)
+    summary = load.summary()
+    assert summary.failed == 0, summary   # the proxies rolled twice: new route, then new certificate
     assert len(tls_secrets() - first) == 1   # a new certificate is a new secret
     for name in ("demo.flotilla.test", "www.flotilla.test"):
         answers = ingress_answers(name)
@@ -221,8 +233,12 @@ def test_a_forced_renewal_gets_a_new_certificate_from_the_acme_ca(host):
 
     before = serials()
     assert len(set(before.values())) == 1, before   # one certificate for the cluster, on every node
-    renewed = deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test",
-                     "-e", "ingress_acme_renew_now=true")
+    with https_load() as load:
+        renewed = deploy(*INGRESS, "-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test",
+                         "-e", "ingress_acme_renew_now=true")
+        time.sleep(2)
+    summary = load.summary()
+    assert summary.failed == 0, summary
     after = serials()
     assert len(set(after.values())) == 1 and set(after.values()) != set(before.values()), (before, after)
     assert "acme | Obtain" in renewed.stdout
