@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import docker
+
 from flotilla.load import Load
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
@@ -246,6 +248,59 @@ def test_a_forced_renewal_gets_a_new_certificate_from_the_acme_ca(host):
     assert set(again.changed.values()) == {0}, again.changed_tasks
 
 
+def test_the_proxys_own_image_update_loses_no_request(host):
+    with https_load() as load:
+        deploy(*INGRESS, *HOSTS)
+        time.sleep(2)
+    summary = load.summary()
+    assert summary.failed == 0, summary
+    assert {t["Image"] for t in running_tasks(host, "ingress_proxy")} == {"flotilla/haproxy:2"}
+
+
+HOSTS = ("-e", "demo_ingress_hosts=demo.flotilla.test,www.flotilla.test", "-e", "ingress_image=flotilla/haproxy:2")
+VIP_HOSTS = ["worker1", "worker2", "manager3"]   # worker1 first: it holds the address; manager1 answers the tests
+
+
+def vip() -> str:
+    """The floating address: .50 of the lab's subnet (nodes are .11-.13 and .101-, pebble .5)."""
+    return ".".join(next(iter(drill.addresses().values())).split(".")[:3] + ["50"])
+
+
+def vip_holder() -> str:
+    """The node that holds the floating address now ("" when none does)."""
+    for name in VIP_HOSTS:
+        try:
+            if f" {vip()}/" in drill.output(name, "ip", "-o", "-4", "addr", "show", tries=1):
+                return name
+        except (AssertionError, docker.errors.APIError):
+            continue   # a node that is down holds nothing
+    return ""
+
+
+def test_the_floating_address_answers_again_soon_after_its_node_dies(host):
+    from flotilla.lab.https import fetch_https
+
+    def served():
+        return fetch_https("demo.flotilla.test", vip(), CA, tries=1, timeout=1).startswith("version ")
+
+    floating = ("-e", f"ingress_vip_address={vip()}/24", "-e", json.dumps({"ingress_vip_hosts": VIP_HOSTS}))
+    deploy(*INGRESS, *HOSTS, *floating)
+    drill.wait(lambda: vip_holder() == "worker1" and served(), 30, "HTTPS on the floating address, held by worker1")
+    again = deploy(*INGRESS, *HOSTS, *floating)
+    assert set(again.changed.values()) == {0}, again.changed_tasks
+    node = drill.container("worker1")
+    node.kill()   # a power loss: no goodbye from its keepalived
+    try:
+        seconds = drill.wait(served, 60, "HTTPS on the floating address after worker1 died", every=0.2)
+        holder = vip_holder()
+        assert holder in ("worker2", "manager3"), holder
+    finally:
+        node.start()
+    drill.record("ingress_vip", died="worker1", new_holder=holder, seconds_until_https_again=seconds)
+    drill.wait(lambda: drill.healthy(host), 180, "healthy with worker1 back")
+    assert vip_holder() == holder   # nopreempt: worker1 back does not take the address back
+
+
 def test_without_the_ingress_the_demo_leaves_its_network_and_the_stack_goes(host):
     deploy(*SAME)
     assert {n["Target"] for n in service(host)["Spec"]["TaskTemplate"]["Networks"]} == {
@@ -257,3 +312,6 @@ def test_without_the_ingress_the_demo_leaves_its_network_and_the_stack_goes(host
         time.sleep(2)
     for kind in ("secret", "config"):
         host.check_output(f"docker {kind} ls -q --filter label=io.flotilla.stack=ingress | xargs -r docker {kind} rm")
+    for name in VIP_HOSTS:   # the floating address goes too (role ingress_vip does not remove keepalived)
+        drill.on(name, "sh", "-c", "systemctl disable --now keepalived && rm -f /etc/keepalived/keepalived.conf")
+    assert vip_holder() == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def fetch_https(host: str, ip: str, ca: Path, tries: int = 4) -> str:
+def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5) -> str:
     """GETs of https://HOST/ sent to one node (as curl --resolve does), the certificate verified
     for HOST against the CA: the versions and hosts that answered, or FAILED with the error."""
     import socket
@@ -22,7 +22,7 @@ def fetch_https(host: str, ip: str, ca: Path, tries: int = 4) -> str:
     for _ in range(tries):
         try:
             with (
-                socket.create_connection((ip, 443), timeout=5) as raw,
+                socket.create_connection((ip, 443), timeout=timeout) as raw,
                 context.wrap_socket(raw, server_hostname=host) as tls,
             ):
                 tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
