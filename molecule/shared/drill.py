@@ -110,6 +110,12 @@ def urls(without: tuple[str, ...] = ()) -> list[str]:
     return [f"http://{addr}:8080/" for name, addr in addresses().items() if name not in without]
 
 
+def lab_dir(inventory: Path | None = None) -> Path:
+    """The lab's own directory on the controller (.lab/<lab name>/, where its SSH key is)."""
+    hosts = (inventory or INVENTORY) / "hosts.yml"
+    return Path(yaml.safe_load(hosts.read_text())["all"]["vars"]["ansible_ssh_private_key_file"]).parent
+
+
 def container(name: str, inventory: Path | None = None):
     """The lab container of inventory host ``name`` (of the drill inventory, or ``inventory``)."""
     # The lab keeps each lab's SSH key in .lab/<lab name>/, and names containers <lab name>-<host>.

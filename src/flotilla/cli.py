@@ -209,7 +209,7 @@ def _print_services(lab: Lab, ips: list[str]) -> bool:
             answer = _fetch(url)
             healthy = healthy and not answer.startswith("FAILED")
             print(f"  {url:<28} {answer}")
-    return _print_ingress(inspected, ips) and healthy
+    return _print_ingress(lab, inspected, ips) and healthy
 
 
 def _ingress(inspected: list[dict[str, Any]]) -> bool:
@@ -223,7 +223,7 @@ def _ingress_uses_acme(inspected: list[dict[str, Any]]) -> bool:
     return ((proxy.get("Spec") or {}).get("Labels") or {}).get("io.flotilla.tls-source") == "acme"
 
 
-def _print_ingress(inspected: list[dict[str, Any]], ips: list[str]) -> bool:
+def _print_ingress(lab: Lab, inspected: list[dict[str, Any]], ips: list[str]) -> bool:
     """Each https route of the ingress stack through every node, checked against the lab CA's root
     certificate, and its http URL redirected. False when one fails."""
     from flotilla.lab.https import fetch_https, redirect
@@ -233,9 +233,9 @@ def _print_ingress(inspected: list[dict[str, Any]], ips: list[str]) -> bool:
     if not _ingress(inspected) or not hosts:
         return True
     # The lab's ACME CA (pebble) issues the demo's certificate; without it, the internal CA does.
-    ca = project_root() / ".lab" / "acme" / "roots.pem"
+    ca = lab.paths.state_dir / "acme" / "roots.pem"
     if not ca.is_file() or not _ingress_uses_acme(inspected):
-        ca = project_root() / ".lab" / "pki" / "ca.crt"
+        ca = lab.paths.state_dir / "pki" / "ca.crt"
     print(f"\nHTTPS through the ingress on every node (certificate checked against {ca.relative_to(project_root())}):")
     healthy = True
     for host in hosts:

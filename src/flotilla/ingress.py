@@ -23,7 +23,8 @@ FIELDS = ("hosts", "port", "paths", "tls", "hsts", "check")
 _ROUTE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 # A DNS name as certificates and Host headers carry it: labels of letters, digits and hyphens.
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+# No quotes, spaces or backslashes: HAProxy's configuration language would read them.
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&()*+,;=:@%/-]*$")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 
@@ -109,7 +110,7 @@ def _service_routes(
             continue
         routes.append({
             "stack": stack, "service": name, "route": route,
-            "backend": f"{stack}_{route}", "target": f"tasks.{stack}_{name}",
+            "backend": f"{stack}_{name}_{route}", "target": f"tasks.{stack}_{name}",
             "hosts": hosts, "paths": paths, "port": int(port),
             "tls": bool(tls), "hsts": bool(hsts), "check": check,
         })

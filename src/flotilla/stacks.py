@@ -430,11 +430,11 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
     For every node and every overlay network of the stack (not ``ingress``) one running task there
     is the probe: from inside it, ``tasks.<name>`` of each service on that network must resolve to
     the addresses of that service's running tasks on it. ``<name>`` is the service's alias on the
-    network (the compose service name, as applications use it), else its full name; on a network
-    the stack does not own (external, shared with other stacks) always the full name, which is
-    unique in the swarm. A task on several networks gets one answer from Docker's DNS, from the
-    first of its networks that knows the name: ``also`` lists, per name, the addresses the service
-    has on the probe's other networks, which are right answers too. Returns
+    network (the compose service name, as applications use it), else its full name; from a task
+    on a network the stack does not own (external, shared with other stacks) always the full
+    name, which is unique in the swarm. A task on several networks gets one answer from Docker's
+    DNS, from the first of its networks that knows the name: ``also`` lists, per name, the
+    addresses the service has on the probe's other networks, which are right answers too. Returns
     ``[{node, addr, container, task, names: {"tasks.web": ["10.0.1.5", ...]}, also: {...}}]``, sorted.
     """
     nodes = {n.get("ID", ""): n for n in info.get("nodes") or []}
@@ -447,15 +447,18 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
         if t.get("ServiceID") in services and t.get("DesiredState") == "running"
         and (t.get("Status") or {}).get("State") == "running"
     ]
-    expected: dict[str, dict[str, set[str]]] = {}   # network -> dns name -> addresses
     by_service: dict[tuple[str, str], set[str]] = {}   # (service, network) -> addresses
-    dns_of: dict[tuple[str, str], str] = {}   # (service, network) -> dns name asked there
+    alias_of: dict[tuple[str, str], str] = {}   # (service, network) -> its alias there
+    full: dict[str, str] = {}   # service -> its full name
+    owned: dict[str, bool] = {}   # network -> the stack's own (not shared with other stacks)
     where: dict[str, str] = {}   # address -> node that runs the task
     members: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}   # (node, network) -> tasks
     for task in running:
-        spec = services[task["ServiceID"]].get("Spec") or {}
+        service_id = task["ServiceID"]
+        spec = services[service_id].get("Spec") or {}
+        full[service_id] = spec.get("Name", "")
         aliases = {
-            n.get("Target"): (n.get("Aliases") or [None])[0]
+            n.get("Target"): (n.get("Aliases") or [""])[0]
             for n in (spec.get("TaskTemplate") or {}).get("Networks") or []
         }
         for attachment in task.get("NetworksAttachments") or []:
@@ -464,13 +467,10 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
             net_name = net_spec.get("Name", "")
             if not net_name or net_name == "ingress" or net_spec.get("Ingress"):
                 continue
-            owned = (net_spec.get("Labels") or {}).get("com.docker.stack.namespace") == stack
-            alias = aliases.get(network.get("ID")) if owned else None
-            dns = "tasks." + (alias or spec.get("Name", ""))
+            owned[net_name] = (net_spec.get("Labels") or {}).get("com.docker.stack.namespace") == stack
             addrs = {_ip(a) for a in attachment.get("Addresses") or []}
-            expected.setdefault(net_name, {}).setdefault(dns, set()).update(addrs)
-            by_service.setdefault((task["ServiceID"], net_name), set()).update(addrs)
-            dns_of[(task["ServiceID"], net_name)] = dns
+            by_service.setdefault((service_id, net_name), set()).update(addrs)
+            alias_of[(service_id, net_name)] = aliases.get(network.get("ID")) or ""
             node_name = ((nodes.get(task.get("NodeID", "")) or {}).get("Description") or {}).get("Hostname", "")
             where.update(dict.fromkeys(addrs, node_name or task.get("NodeID", "")[:12]))
             name = f"{spec.get('Name', '?')}.{task.get('Slot') or task.get('NodeID', '')}"
@@ -478,27 +478,35 @@ def stacks_discovery_probes(info: dict[str, Any], stack: str) -> list[dict[str, 
     probes = []
     for (node_id, net_name), tasks in sorted(members.items()):
         name, task = sorted(tasks, key=lambda item: item[0])[0]
-        others = sorted({n for (_, n), found in members.items() for _, t in found if t is task and n != net_name})
-        also: dict[str, list[list[str]]] = {}
-        for (service_id, network), dns in sorted(dns_of.items()):
-            if network != net_name:
-                continue
-            answers = [sorted(by_service[(service_id, other)]) for other in others if (service_id, other) in by_service]
-            if answers:
-                also[dns] = answers
         container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "")
         node = nodes.get(node_id) or {}
         if not container:
             continue
+        mine = {n for (_, n), found in members.items() for _, t in found if t is task}
+        # On a network shared with other stacks every stack's `web` is `tasks.web`, and Docker's DNS
+        # may answer from that network first: a task on one asks by full names only.
+        shared = any(not owned[n] for n in mine)
+        names: dict[str, list[str]] = {}
+        also: dict[str, list[list[str]]] = {}
+        for (service_id, network), addrs in sorted(by_service.items()):
+            if network != net_name:
+                continue
+            alias = alias_of[(service_id, network)]
+            dns = "tasks." + (alias if alias and owned[network] and not shared else full[service_id])
+            names[dns] = sorted(addrs)
+            others = [sorted(by_service[(service_id, other)]) for other in sorted(mine - {net_name})
+                      if (service_id, other) in by_service]
+            if others:
+                also[dns] = others
         probes.append({
             "node": (node.get("Description") or {}).get("Hostname", node_id[:12]),
             "addr": (node.get("Status") or {}).get("Addr", ""),
             "network": net_name,
             "container": container,
             "task": name,
-            "names": {dns: sorted(addrs) for dns, addrs in sorted(expected[net_name].items())},
+            "names": dict(sorted(names.items())),
             "also": also,
-            "where": {a: where[a] for addrs in expected[net_name].values() for a in sorted(addrs)},
+            "where": {a: where[a] for addrs in names.values() for a in addrs},
         })
     return probes
 

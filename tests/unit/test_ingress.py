@@ -24,7 +24,7 @@ class TestRoutes:
         found = ingress.ingress_routes({"shop": stack(route_labels())}, "flotilla_edge")
         assert found["problems"] == []
         assert found["routes"] == [{
-            "stack": "shop", "service": "web", "route": "site", "backend": "shop_site",
+            "stack": "shop", "service": "web", "route": "site", "backend": "shop_web_site",
             "target": "tasks.shop_web", "hosts": ["shop.example.org"], "paths": ["/"], "port": 8000,
             "tls": True, "hsts": False, "check": "",
         }]
@@ -61,6 +61,7 @@ class TestRoutes:
             (route_labels(port="http"), "io.flotilla.ingress.site.port is 'http'"),
             (route_labels(port="70000"), "io.flotilla.ingress.site.port is '70000'"),
             (route_labels(paths="api"), "path 'api' must start with /"),
+            (route_labels(paths="/it's"), "path \"/it's\" must start with /"),
             (route_labels(tls="maybe"), "tls and hsts take true or false"),
             (route_labels(tls="false", hsts="true"), "hsts needs tls"),
             (route_labels(check="healthz"), "check 'healthz' must be a path"),

@@ -156,7 +156,7 @@ def test_a_killed_task_is_replaced_under_the_restart_policy(host):
 # checked from the controller as a client would (the certificate verified against the root of the
 # lab's ACME CA, pebble, each node asked in turn as with curl --resolve), and removed again at the
 # end, so the scenarios after this one find the lab as before.
-CA = drill.PROJECT / ".lab" / "acme" / "roots.pem"
+CA = drill.lab_dir() / "acme" / "roots.pem"
 SAME = ("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')   # the demo as the tests above left it
 INGRESS = ("-e", '{"stacks_enabled": ["ingress", "demo"]}', *SAME)
 

@@ -4,10 +4,10 @@ every name with one node's address. The kit's ingress obtains the cluster's cert
 as from Let's Encrypt: HTTP-01, answered through whichever node the name resolves to.
 
 Pebble keeps everything in memory and makes new roots at every start; its own HTTPS certificate
-is made once per container. Both are written under ``.lab/acme/`` for the controller: ``pebble.pem``
+is made once per container. Both are written under ``.lab/<lab>/acme/`` for the controller: ``pebble.pem``
 (what the ACME client must trust to talk to pebble), ``roots.pem`` (what clients must trust to
 accept the certificates it issues) and ``directory`` (the ACME directory's URL). `lab down`
-removes them with the lab's PKI (``.lab/pki``): certificates of a CA that is gone are no use.
+removes them with the lab's PKI (``.lab/<lab>/pki``): certificates of a CA that is gone are no use.
 """
 
 from __future__ import annotations
@@ -75,10 +75,13 @@ def ensure_image(client: docker.DockerClient, base: str, log: Log) -> str:
 
 def ensure_pebble(
     client: docker.DockerClient, lab: str, container_name: str, network: str,
-    subnet: ipaddress.IPv4Network, answer_ip: str, base: str, files: Path, log: Log,
+    subnet: ipaddress.IPv4Network, answer_ip: str, base: str, state_dir: Path, log: Log,
 ) -> str:
-    """Start (or keep) the lab's pebble; write its HTTPS certificate and current roots under
-    ``files``. Returns its ACME directory URL."""
+    """Start (or keep) the lab's pebble; write its HTTPS certificate, current roots and directory
+    URL under ``state_dir``/acme. A new pebble has new roots: the certificate the kit kept from the
+    old one (``state_dir``/pki/acme.*, see inventory/lab/group_vars/all/demo.yml) is removed, so
+    the next run obtains one again. Returns the ACME directory URL."""
+    files = state_dir / "acme"
     image = ensure_image(client, base, log)
     ip = address(subnet)
     wanted = {"PEBBLE_IP": ip, "ANSWER_IP": answer_ip}
@@ -100,6 +103,8 @@ def ensure_pebble(
         )
         client.networks.get(network).connect(container, ipv4_address=ip)
         container.start()
+        for kept in (state_dir / "pki").glob("acme.*"):
+            kept.unlink()
     files.mkdir(parents=True, exist_ok=True)
     tls = _wait_for_file(container, "/pebble/tls.pem")
     (files / "pebble.pem").write_bytes(tls)

@@ -172,7 +172,7 @@ class Lab:
             # node that runs no ACME client, so the challenge is answered through any node.
             acme.ensure_pebble(
                 self.client, self.name, spec.container_name("pebble"), network.name, spec.subnet,
-                nodes[-1].ip, base, self.paths.state_dir.parent / "acme", self.log,
+                nodes[-1].ip, base, self.paths.state_dir, self.log,
             )
         return UpResult(nodes, kept, started, created, removed)
 
@@ -372,9 +372,9 @@ class Lab:
         # The lab's CAs (the ingress's internal CA, pebble's files) die with it: a certificate
         # kept from a pebble that is gone would be served, and trusted by nobody.
         for leftover in ("pki", "acme"):
-            if (self.paths.state_dir.parent / leftover).is_dir():
-                shutil.rmtree(self.paths.state_dir.parent / leftover)
-                removed.append(f"files .lab/{leftover}")
+            if (self.paths.state_dir / leftover).is_dir():
+                shutil.rmtree(self.paths.state_dir / leftover)
+                removed.append(f"files {self.paths.state_dir.name}/{leftover}")
         return removed
 
     # --- status ------------------------------------------------------------------------------
