@@ -156,7 +156,9 @@ def test_a_killed_task_is_replaced_under_the_restart_policy(host):
 # checked from the controller as a client would (the certificate verified against the root of the
 # lab's ACME CA, pebble, each node asked in turn as with curl --resolve), and removed again at the
 # end, so the scenarios after this one find the lab as before.
-CA = drill.lab_dir() / "acme" / "roots.pem"
+def ca() -> Path:
+    """The root of the lab's ACME CA (pebble), which `flotilla lab up` wrote."""
+    return drill.lab_dir() / "acme" / "roots.pem"
 SAME = ("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')   # the demo as the tests above left it
 INGRESS = ("-e", '{"stacks_enabled": ["ingress", "demo"]}', *SAME)
 
@@ -166,13 +168,13 @@ def https_load() -> Load:
     send it: a node whose proxy is restarting refuses the connection, and the client tries the
     next (``failover``); a request fails only when no node serves it."""
     return Load([f"https://{addr}/" for addr in drill.addresses().values()], rate=RATE, failover=True,
-                tls=("demo.flotilla.test", str(CA)))
+                tls=("demo.flotilla.test", str(ca())))
 
 
-def ingress_answers(name="demo.flotilla.test", ca=CA) -> dict[str, str]:
+def ingress_answers(name="demo.flotilla.test", trusted: Path | None = None) -> dict[str, str]:
     from flotilla.lab.https import fetch_https
 
-    return {node: fetch_https(name, addr, ca) for node, addr in drill.addresses().items()}
+    return {node: fetch_https(name, addr, trusted or ca()) for node, addr in drill.addresses().items()}
 
 
 def test_the_ingress_serves_the_demo_over_https_on_every_node(host):
@@ -193,7 +195,7 @@ def test_the_ingress_serves_the_demo_over_https_on_every_node(host):
     # the certificate is the ACME CA's: a client trusting only the public CAs refuses it
     import certifi
 
-    public = ingress_answers(ca=Path(certifi.where()))
+    public = ingress_answers(trusted=Path(certifi.where()))
     assert all("CERTIFICATE_VERIFY_FAILED" in a for a in public.values()), public
     again = deploy(*INGRESS)
     assert set(again.changed.values()) == {0}, again.changed_tasks
@@ -236,7 +238,7 @@ def test_a_forced_renewal_gets_a_new_certificate_from_the_acme_ca(host):
     from flotilla.lab.https import served_certificate
 
     def serials():
-        return {node: served_certificate("demo.flotilla.test", addr, CA)["serialNumber"]
+        return {node: served_certificate("demo.flotilla.test", addr, ca())["serialNumber"]
                 for node, addr in drill.addresses().items()}
 
     before = serials()
@@ -274,7 +276,7 @@ def test_the_floating_address_answers_again_soon_after_its_node_dies(host):
     from flotilla.lab.https import fetch_https
 
     def served():
-        return fetch_https("demo.flotilla.test", vip(), CA, tries=1, timeout=1).startswith("version ")
+        return fetch_https("demo.flotilla.test", vip(), ca(), tries=1, timeout=1).startswith("version ")
 
     floating = ("-e", f"ingress_vip_address={vip()}/24", "-e", json.dumps({"ingress_vip_hosts": VIP_HOSTS}))
     deploy(*INGRESS, *HOSTS, *floating)
