@@ -253,18 +253,13 @@ def _fetch(url: str, tries: int = 4) -> str:
     import urllib.error
     import urllib.request
 
-    versions, hosts = set(), []
+    from flotilla.lab.https import describe
+
+    bodies = []
     for _ in range(tries):
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (the lab's own http URLs)
-                body = response.read(4096)
+                bodies.append(response.read(4096))
         except (OSError, urllib.error.URLError) as exc:
             return f"FAILED: {exc}"
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            return f"answers, not JSON: {body[:60]!r}"
-        versions.add(str(answer.get("version", "?")))
-        if answer.get("hostname") not in hosts:
-            hosts.append(str(answer.get("hostname", "?")))
-    return f"version {', '.join(sorted(versions))} from {', '.join(hosts)} ({tries} requests)"
+    return describe(bodies)

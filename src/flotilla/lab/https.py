@@ -18,7 +18,7 @@ def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5
         context = ssl.create_default_context(cafile=str(ca))
     except (OSError, ssl.SSLError) as exc:
         return f"FAILED: no CA certificate to check with ({exc})"
-    versions, hosts = set(), []
+    bodies: list[bytes] = []
     for _ in range(tries):
         try:
             with (
@@ -35,6 +35,14 @@ def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5
         status = head.split(b"\r\n", 1)[0].decode(errors="replace")
         if " 200 " not in status + " ":
             return f"FAILED: {status or 'no answer'}"
+        bodies.append(body)
+    return describe(bodies)
+
+
+def describe(bodies: list[bytes]) -> str:
+    """What the demo's answers (JSON with its version and the task's node) say, in one line."""
+    versions, hosts = set(), []
+    for body in bodies:
         try:
             answer = json.loads(body)
         except ValueError:
@@ -42,7 +50,7 @@ def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5
         versions.add(str(answer.get("version", "?")))
         if answer.get("hostname") not in hosts:
             hosts.append(str(answer.get("hostname", "?")))
-    return f"version {', '.join(sorted(versions))} from {', '.join(hosts)} ({tries} requests)"
+    return f"version {', '.join(sorted(versions))} from {', '.join(hosts)} ({len(bodies)} requests)"
 
 
 def redirect(host: str, ip: str) -> str:
