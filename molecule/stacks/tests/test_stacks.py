@@ -253,7 +253,7 @@ def test_a_forced_renewal_gets_a_new_certificate_from_the_acme_ca(host):
     assert "acme | Obtain" in renewed.stdout
 
 
-VIP_HOSTS = ["worker1", "worker2", "manager3"]   # worker1 first: it holds the address; manager1 answers the tests
+VIP_HOSTS = ["worker1", "worker2", "manager3"]   # not manager1: it answers the tests
 
 
 def vip() -> str:
@@ -280,20 +280,22 @@ def test_the_floating_address_answers_again_soon_after_its_node_dies(host):
 
     floating = ("-e", f"ingress_vip_address={vip()}/24", "-e", json.dumps({"ingress_vip_hosts": VIP_HOSTS}))
     deploy(*INGRESS, *HOSTS, *floating)
-    drill.wait(lambda: vip_holder() == "worker1" and served(), 30, "HTTPS on the floating address, held by worker1")
+    # Which one holds it first is the election's (all start as backups, within a second)
+    drill.wait(lambda: vip_holder() and served(), 30, "HTTPS on the floating address")
     again = deploy(*INGRESS, *HOSTS, *floating)
     assert set(again.changed.values()) == {0}, again.changed_tasks
-    node = drill.container("worker1")
+    died = vip_holder()
+    node = drill.container(died)
     node.kill()   # a power loss: no goodbye from its keepalived
     try:
-        seconds = drill.wait(served, 60, "HTTPS on the floating address after worker1 died", every=0.2)
+        seconds = drill.wait(served, 60, f"HTTPS on the floating address after {died} died", every=0.2)
         holder = vip_holder()
-        assert holder in ("worker2", "manager3"), holder
+        assert holder in VIP_HOSTS and holder != died, holder
     finally:
         node.start()
-    drill.record("ingress_vip", died="worker1", new_holder=holder, seconds_until_https_again=seconds)
-    drill.wait(lambda: drill.healthy(host), 180, "healthy with worker1 back")
-    assert vip_holder() == holder   # nopreempt: worker1 back does not take the address back
+    drill.record("ingress_vip", died=died, new_holder=holder, seconds_until_https_again=seconds)
+    drill.wait(lambda: drill.healthy(host), 180, f"healthy with {died} back")
+    assert vip_holder() == holder   # nopreempt: the node back does not take the address back
 
 
 def test_without_the_ingress_the_demo_leaves_its_network_and_the_stack_goes(host):
