@@ -11,9 +11,11 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import docker
+import yaml
 
 from flotilla.load import Load
 
@@ -209,6 +211,53 @@ def test_a_route_that_cannot_work_is_refused_in_one_line_before_any_change(host)
         result.stdout[-3000:])
     assert "deploy | " not in result.stdout
     assert service(host, "ingress_proxy")["Version"] == before
+
+
+def test_an_ingress_network_that_cannot_be_what_is_asked_is_refused_before_any_change(host):
+    # The opposite of what the lab made: on this kernel (no AES-GCM ESP) the kernel is named; on one
+    # that encrypts, the network made encrypted cannot become unencrypted in place.
+    encrypted = bool(yaml.safe_load((drill.INVENTORY / "hosts.yml").read_text())["all"]["vars"].get(
+        "lab_overlay_encryption"))
+    before = service(host, "ingress_proxy")["Version"]
+    result = deploy(*INGRESS, "-e", json.dumps({"ingress_network_encrypted": not encrypted}), expect_ok=False)
+    assert result.returncode != 0
+    expected = ("network flotilla_edge exists encrypted, and ingress_network_encrypted is false; Docker cannot change"
+                if encrypted else
+                "ingress_network_encrypted is true, but an IPsec ESP association with AES-GCM (what Docker encrypts"
+                " overlays with) failed on manager1: ")
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert "deploy | " not in result.stdout
+    assert service(host, "ingress_proxy")["Version"] == before
+
+
+# The proxy's requests to the web tasks are plain http inside the overlay flotilla_edge, and cross
+# between nodes as VXLAN. The kit encrypts that network and the demo's backend where every kernel
+# can (the lab asked its kernel at `lab up`: lab_overlay_encryption). A capture of the lab's bridge
+# while requests carry a marker: encrypted, the overlay crosses as ESP and the marker never shows;
+# unencrypted (this kernel has no AES-GCM ESP), the same capture must read it, which is what shows
+# that the capture would see a leak.
+def test_the_overlay_between_nodes_is_encrypted_where_the_kernel_can(host):
+    from flotilla.lab.capture import bridge_of, capture
+    from flotilla.lab.https import fetch_https
+
+    hosts = yaml.safe_load((drill.INVENTORY / "hosts.yml").read_text())
+    encrypted = bool(hosts["all"]["vars"].get("lab_overlay_encryption"))
+    for network in ("flotilla_edge", "demo_backend"):
+        options = json.loads(host.check_output(f"docker network inspect --format '{{{{json .Options}}}}' {network}"))
+        assert ("encrypted" in (options or {})) == encrypted, (network, options)
+    marker = f"flotilla-capture-{uuid.uuid4().hex}"
+    answers: dict[str, str] = {}
+
+    def requests():
+        for node, addr in drill.addresses().items():
+            answers[node] = fetch_https("demo.flotilla.test", addr, ca(), tries=8, headers={"X-Capture": marker})
+
+    seen = capture(bridge_of(docker.from_env(), drill.container("manager1").name), marker.encode(), requests)
+    assert all(a.startswith("version 2 from ") for a in answers.values()), answers
+    if encrypted:
+        assert seen.esp > 0 and seen.marked == 0, seen
+    else:
+        assert seen.marked > 0, seen
 
 
 # A new host on the demo's route and the proxy's own new image, in one run: the proxies roll to

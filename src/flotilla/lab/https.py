@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 
-def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5) -> str:
+def fetch_https(
+    host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5, headers: dict[str, str] | None = None
+) -> str:
     """GETs of https://HOST/ sent to one node (as curl --resolve does), the certificate verified
     for HOST against the CA: the versions and hosts that answered, or FAILED with the error."""
     import socket
@@ -25,7 +27,8 @@ def fetch_https(host: str, ip: str, ca: Path, tries: int = 4, timeout: float = 5
                 socket.create_connection((ip, 443), timeout=timeout) as raw,
                 context.wrap_socket(raw, server_hostname=host) as tls,
             ):
-                tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+                tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n".encode())
                 data = b""
                 while chunk := tls.recv(65536):
                     data += chunk

@@ -161,7 +161,7 @@ class Lab:
             prepared = pool.map(lambda n: self._prepare_node(spec.container_name(n.name), n), nodes)
             host_keys = dict(zip([n.ip for n in nodes], prepared, strict=True))
         self.paths.known_hosts.write_text(plan.known_hosts_lines(host_keys), encoding="utf-8")
-        self._write_inventory(nodes)
+        self._write_inventory(nodes, self._overlay_encryption(spec.container_name(nodes[0].name)))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             unreachable = [n.name for n, ok in zip(nodes, pool.map(self._ssh_ok, nodes), strict=True) if not ok]
@@ -332,9 +332,21 @@ class Lab:
                 time.sleep(1)
         return False
 
-    def _write_inventory(self, nodes: list[Node]) -> None:
+    def _overlay_encryption(self, container_name: str) -> bool:
+        """Whether this machine's kernel can encrypt overlay traffic (tried in a node: the nodes
+        share the kernel, and have the tools)."""
+        code, said = self._exec(self.client.containers.get(container_name), *plan.ENCRYPTION_PROBE)
+        if code != 0:
+            reason = said.splitlines()[-1] if said else f"exit {code}"
+            self.log(f"overlay networks stay unencrypted: this kernel cannot make an IPsec ESP association "
+                     f"with AES-GCM ({reason})")
+        return code == 0
+
+    def _write_inventory(self, nodes: list[Node], overlay_encryption: bool) -> None:
         public_key = self.paths.key_file.with_suffix(".pub").read_text(encoding="utf-8")
-        inventory = plan.render_inventory(nodes, str(self.paths.key_file), str(self.paths.known_hosts), public_key)
+        inventory = plan.render_inventory(
+            nodes, str(self.paths.key_file), str(self.paths.known_hosts), public_key, overlay_encryption
+        )
         self.paths.inventory.parent.mkdir(parents=True, exist_ok=True)
         header = (
             f"# Written by `flotilla lab up` for lab {self.name!r}: re-run it to refresh, do not edit.\n"

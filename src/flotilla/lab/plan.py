@@ -201,8 +201,24 @@ def parse_capbnd(status_text: str) -> int:
     raise LabError("cannot read CapBnd from /proc/self/status; is this a Linux host?")
 
 
-def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str, public_key: str = "") -> dict[str, Any]:
+# What Docker's encrypted overlay networks ask of the kernel, as role swarm's preflight tries it
+# (roles/swarm/library/swarm_preflight.py): an IPsec ESP association with AES-GCM, in a network
+# namespace that disappears with the command. The lab's nodes share the machine's kernel.
+ENCRYPTION_PROBE = (
+    "unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2",
+    "proto", "esp", "spi", "0x100", "reqid", "1", "mode", "transport",
+    "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128",
+)  # fmt: skip
+
+
+def render_inventory(
+    nodes: Iterable[Node], key_file: str, known_hosts: str, public_key: str = "", overlay_encryption: bool = False,
+) -> dict[str, Any]:
     """The Ansible YAML inventory of a lab: groups swarm_managers and swarm_workers.
+
+    ``lab_overlay_encryption`` says whether the machine's kernel can encrypt overlay traffic
+    (``ENCRYPTION_PROBE``, tried at `lab up`): the lab's group_vars encrypt the platform's and the
+    demo's networks when it can. Fixed for the lab's life, so a network is never asked to change.
 
     The lab's backups are encrypted with age to the lab's own SSH key (``public_key``, the
     content of ``key_file``.pub: age takes SSH ed25519 keys as recipients and identities); the
@@ -216,6 +232,7 @@ def render_inventory(nodes: Iterable[Node], key_file: str, known_hosts: str, pub
             "vars": {
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": key_file,
+                "lab_overlay_encryption": overlay_encryption,
                 # The lab pins each node's real host key (read from the node, not scanned).
                 "ansible_ssh_common_args": (
                     f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
