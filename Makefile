@@ -42,8 +42,9 @@ lab-status: setup ## Show the lab's nodes, the swarm's nodes and services, and t
 lab-down: setup ## Remove the lab's containers, volumes and network
 	$(BIN)/flotilla lab down
 
-demo: lab-up ## Lab up, site.yml (engine, swarm, demo stack), then status tables and every node's URL checked
+demo: lab-up ## Lab up, site.yml (engine, swarm, demo stack), status.yml's report, then every node's URL checked
 	$(BIN)/ansible-playbook -i inventory/lab playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventory/lab playbooks/status.yml
 	$(BIN)/flotilla lab status --check
 
 # $(call stage,NAME,COMMAND): run COMMAND, record passed/failed in $(REPORTS)/NAME.stage.

@@ -245,9 +245,9 @@ GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
 # it never checked, hosts it never probed), so they are refused before the run starts.
 # tests/unit/test_specs.py holds this list to facts_set() of the roles and playbooks.
 RUN_FACTS = (
-    "docker_engine_pending", "flotilla_unreachable", "ingress_https", "ingress_routes", "ingress_rules",
-    "ingress_tls_hosts", "ingress_tls_pem", "stacks_plans", "swarm_cluster", "swarm_encryption",
-    "swarm_ipvs_available", "swarm_lock_held", "swarm_node_removed",
+    "docker_engine_drift", "docker_engine_pending", "flotilla_unreachable", "ingress_https", "ingress_routes",
+    "ingress_rules", "ingress_tls_hosts", "ingress_tls_pem", "stacks_plans", "status_report", "swarm_cluster",
+    "swarm_encryption", "swarm_ipvs_available", "swarm_lock_held", "swarm_node_removed",
 )
 
 

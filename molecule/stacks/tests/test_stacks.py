@@ -43,6 +43,36 @@ def greeting_configs(host) -> set[str]:
     return set(out.split())
 
 
+# playbooks/status.yml on the lab as the drills before left it: it reads and writes nothing to the
+# cluster, exits 0 while the cluster is as the inventory says, and names a label set by hand (the
+# kit's labels have replace semantics: swarm.yml would remove it) with a non-zero exit.
+def test_status_compares_the_cluster_with_the_inventory_and_names_a_label_set_by_hand(host):
+    drill.start_healthy(host)
+    report = drill.lab_dir() / "status"
+    # the upgrade drill left a daemon.json setting the inventory does not have: as the engines run
+    running = json.loads(drill.read("manager1", "/etc/docker/daemon.json"))
+    engines = ("-e", json.dumps({"docker_engine_daemon_options": running}))
+    clean = drill.play("status.yml", *engines)
+    assert set(clean.changed.values()) == {0}, clean.changed_tasks
+    found = json.loads((report / "status.json").read_text())
+    assert found["ok"] and found["findings"] == []
+    assert {n["host"]: n["state"] for n in found["nodes"]} == dict.fromkeys(drill.addresses(), "ready")
+    assert {"demo_web", "demo_proxy"} <= {s["service"] for s in found["services"]}
+    page = (report / "status.html").read_text()
+    assert all(f">{name}</h2>" in page for name in drill.addresses()), page[:2000]
+    assert "the cluster is as the inventory says" in clean.stdout
+    host.check_output("docker node update --label-add flotilla-test=by-hand worker1")
+    try:
+        drift = drill.play("status.yml", "--check", *engines, ok=False)
+    finally:
+        host.check_output("docker node update --label-rm flotilla-test worker1")
+    assert drift.returncode != 0
+    assert set(drift.changed.values()) == {0}, drift.changed_tasks
+    assert "worker1: node labels not in the inventory: flotilla-test=by-hand" in drift.stdout, drift.stdout[-3000:]
+    assert json.loads((report / "status.json").read_text())["findings"] == [
+        "worker1: node labels not in the inventory: flotilla-test=by-hand"]
+
+
 def test_redeploy_changes_nothing_and_restarts_nothing(host):
     before = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
     versions = {name: service(host, name)["Version"]["Index"] for name in ("demo_web", "demo_proxy")}
