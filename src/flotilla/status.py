@@ -67,6 +67,7 @@ def status_report(
     now: str,
     warn_days: int = 30,
     swarm_error: str = "",
+    plans: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Compare the inventory with the live cluster.
 
@@ -75,7 +76,8 @@ def status_report(
     "engine" (version), "node_id", "swarm_state", "daemon_json" (True when /etc/docker/daemon.json
     holds what the inventory wants), "restart_pending", "cert_not_after" (x509 notAfter, or "")}.
     ``nodes``, ``services``, ``tasks``: the swarm's, verbose (docker_swarm_info), or None when no
-    manager answered (``swarm_error``: what the manager asked said). Returns the rows of each
+    manager answered (``swarm_error``: what the manager asked said). ``plans``: role stacks'
+    plans of the enabled stacks, compared with the services (stack_drift). Returns the rows of each
     table and ``findings``: every difference, one line each; ``ok`` when there is none.
     """
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
@@ -183,6 +185,7 @@ def status_report(
                 findings.append(f"stack {stack}: enabled in the inventory, not deployed (deploy.yml deploys it)")
         for stack in sorted(deployed - set(stacks_enabled)):
             findings.append(f"stack {stack}: deployed, not in stacks_enabled")
+        findings += stack_drift({k: v for k, v in (plans or {}).items() if k in deployed}, services)
     names = {s.get("ID"): str((s.get("Spec") or {}).get("Name", "?")) for s in services or []}
     return {
         "generated": moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -197,6 +200,67 @@ def status_report(
             for t in tasks or [] if t.get("DesiredState") == "running"
         ],
     }
+
+
+def _objects(compose: dict[str, Any], kind: str) -> dict[str, str]:
+    """Compose key -> the name the swarm knows (a planned file's is content-hashed)."""
+    return {str(key): str((spec or {}).get("name") or key) if isinstance(spec, dict) else str(key)
+            for key, spec in (compose.get(kind) or {}).items()}
+
+
+def _used(service: dict[str, Any], objects: dict[str, str], kind: str) -> set[str]:
+    names = set()
+    for ref in service.get(kind) or []:
+        key = ref.get("source") if isinstance(ref, dict) else ref
+        names.add(objects.get(str(key), str(key)))
+    return names
+
+
+def _change(name: str, what: str, now: object, then: object) -> str:
+    return f"{name}: a deploy would change {what}: {now} -> {then}"
+
+
+def stack_drift(plans: dict[str, dict[str, Any]], services: list[dict[str, Any]]) -> list[str]:
+    """What a deploy of the planned stacks would change in the services that run, one line each: a
+    service to create or to prune, its image, replica count, configs or secrets (a config or secret
+    whose content changed has another name: the role names them by content hash).
+
+    ``plans``: stack -> role stacks' plan (``compose`` with the hashed names); ``services``: the
+    swarm's, verbose. Only what is compared here is said: ports, networks, environment, resources
+    and update settings are not (yet)."""
+    live = {str((s.get("Spec") or {}).get("Name")): s.get("Spec") or {} for s in services}
+    lines = []
+    for stack, plan in sorted(plans.items()):
+        compose = plan.get("compose") or {}
+        configs, secrets = _objects(compose, "configs"), _objects(compose, "secrets")
+        wanted = set()
+        for key, spec in sorted((compose.get("services") or {}).items()):
+            name = f"{stack}_{key}"
+            wanted.add(name)
+            found = live.get(name)
+            if found is None:
+                lines.append(f"{name}: in stack {stack}, not running (a deploy creates it)")
+                continue
+            container = (found.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+            image = str(container.get("Image", "")).split("@")[0]
+            if spec.get("image") and image != spec["image"]:
+                lines.append(_change(name, "the image", image, spec["image"]))
+            deploy = spec.get("deploy") or {}
+            replicated = (found.get("Mode") or {}).get("Replicated")
+            if deploy.get("mode", "replicated") == "replicated" and replicated is not None:
+                if int(replicated.get("Replicas", 1)) != int(deploy.get("replicas", 1)):
+                    lines.append(_change(name, "the replicas", replicated.get("Replicas"), deploy.get("replicas", 1)))
+            for kind, objects, field, key_name in (("configs", configs, "Configs", "ConfigName"),
+                                                   ("secrets", secrets, "Secrets", "SecretName")):
+                now = {str(ref.get(key_name)) for ref in container.get(field) or []}
+                then = _used(spec, objects, kind)
+                if now != then:
+                    lines.append(_change(name, f"the {kind}", ", ".join(sorted(now - then)) or "-",
+                                         ", ".join(sorted(then - now)) or "-"))
+        for name, spec in sorted(live.items()):
+            if (spec.get("Labels") or {}).get("com.docker.stack.namespace") == stack and name not in wanted:
+                lines.append(f"{name}: runs in stack {stack}, not in its compose file (a deploy prunes it)")
+    return lines
 
 
 def status_host(hostvars: Any, managers: list[str]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """playbooks/status.yml's judgement (flotilla.status): the inventory against the live swarm."""
 
-from flotilla.status import status_host, status_html, status_report, status_table
+from flotilla.status import stack_drift, status_host, status_html, status_report, status_table
 
 NOW = "2026-12-03T10:00:00+00:00"
 CERT = "20270301100000Z"   # 88 days after NOW
@@ -165,3 +165,53 @@ def test_the_page_shows_every_node_with_its_tasks_and_a_down_node_in_another_col
     assert 'border-color:#c62828"><h2 style="background:#c62828">worker1' in page
     assert 'border-color:#2e7d32"><h2 style="background:#2e7d32">manager1' in page
     assert "worker1: node is down" in page
+
+
+PLAN = {"compose": {
+    "services": {
+        "web": {"image": "flotilla/demo-web:2", "deploy": {"replicas": 4},
+                "configs": [{"source": "greeting", "target": "/greeting.txt"}], "secrets": ["api_token"]},
+        "proxy": {"image": "flotilla/demo-proxy:1", "deploy": {"mode": "global"}},
+        "api": {"image": "flotilla/demo-api:1"},
+    },
+    "configs": {"greeting": {"external": True, "name": "demo_greeting_new"}},
+    "secrets": {"api_token": {"external": True, "name": "demo_api_token_abc"}},
+}}
+
+
+def running(name, image, mode, configs=(), secrets=(), stack="demo"):
+    return {"ID": name, "Spec": {"Name": name, "Labels": {"com.docker.stack.namespace": stack}, "Mode": mode,
+                                 "TaskTemplate": {"ContainerSpec": {
+                                     "Image": image, "Configs": [{"ConfigName": c} for c in configs],
+                                     "Secrets": [{"SecretName": s} for s in secrets]}}}}
+
+
+def test_what_a_deploy_would_change_in_the_services_that_run():
+    services = [
+        running("demo_web", "flotilla/demo-web:1@sha256:0123", {"Replicated": {"Replicas": 3}},
+                configs=["demo_greeting_old"], secrets=["demo_api_token_abc"]),
+        running("demo_proxy", "flotilla/demo-proxy:1", {"Global": {}}),
+        running("demo_old", "flotilla/demo-old:1", {"Replicated": {"Replicas": 1}}),
+        running("shop_web", "shop:1", {"Replicated": {"Replicas": 1}}, stack="shop"),
+    ]
+    assert stack_drift({"demo": PLAN}, services) == [
+        "demo_api: in stack demo, not running (a deploy creates it)",
+        "demo_web: a deploy would change the image: flotilla/demo-web:1 -> flotilla/demo-web:2",
+        "demo_web: a deploy would change the replicas: 3 -> 4",
+        "demo_web: a deploy would change the configs: demo_greeting_old -> demo_greeting_new",
+        "demo_old: runs in stack demo, not in its compose file (a deploy prunes it)",
+    ]
+
+
+def test_services_as_planned_are_no_drift_and_the_digest_a_deploy_pinned_is_not_a_change():
+    services = [
+        running("demo_web", "flotilla/demo-web:2@sha256:0123", {"Replicated": {"Replicas": 4}},
+                configs=["demo_greeting_new"], secrets=["demo_api_token_abc"]),
+        running("demo_proxy", "flotilla/demo-proxy:1", {"Global": {}}),
+        running("demo_api", "flotilla/demo-api:1", {"Replicated": {"Replicas": 1}}),
+    ]
+    assert stack_drift({"demo": PLAN}, services) == []
+    # status_report compares the plans of the stacks that are deployed only
+    assert status_report(HOSTS, NODES, services, [], ["demo", "shop"], NOW, plans={"demo": PLAN, "shop": PLAN})[
+        "findings"] == ["demo_api: 0/1 tasks running", "demo_proxy: 0/2 tasks running", "demo_web: 0/4 tasks running",
+                        "stack shop: enabled in the inventory, not deployed (deploy.yml deploys it)"]
