@@ -44,8 +44,9 @@ def greeting_configs(host) -> set[str]:
 
 
 # playbooks/status.yml on the lab as the drills before left it, with a label set by hand (the kit's
-# labels have replace semantics: swarm.yml would remove it). In --check, changing nothing, it names
-# that label and nothing else (everything else is as the inventory says), and exits non-zero.
+# labels have replace semantics: swarm.yml would remove it) and one more web replica asked for (-e:
+# what a deploy would change). In --check, changing nothing, it names those two and nothing else
+# (everything else is as the inventory says), and exits non-zero.
 def test_status_compares_the_cluster_with_the_inventory_and_names_a_label_set_by_hand(host):
     drill.start_healthy(host)
     report = drill.lab_dir() / "status"
@@ -54,7 +55,7 @@ def test_status_compares_the_cluster_with_the_inventory_and_names_a_label_set_by
     engines = ("-e", json.dumps({"docker_engine_daemon_options": running}))
     host.check_output("docker node update --label-add flotilla-test=by-hand worker1")
     try:
-        drift = drill.play("status.yml", "--check", *engines, ok=False)
+        drift = drill.play("status.yml", "--check", *engines, "-e", "demo_web_replicas=5", ok=False)
     finally:
         host.check_output("docker node update --label-rm flotilla-test worker1")
     assert drift.returncode == 2, drift.stdout[-3000:]
@@ -62,7 +63,7 @@ def test_status_compares_the_cluster_with_the_inventory_and_names_a_label_set_by
     label = "worker1: node labels not in the inventory: flotilla-test=by-hand"
     assert f"DRIFT: {label}" in drift.stdout, drift.stdout[-3000:]
     found = json.loads((report / "status.json").read_text())
-    assert found["findings"] == [label]
+    assert found["findings"] == [label, "demo_web: a deploy would change the replicas: 4 -> 5"]
     assert {n["host"]: n["state"] for n in found["nodes"]} == dict.fromkeys(drill.addresses(), "ready")
     assert {"demo_web", "demo_proxy"} <= {s["service"] for s in found["services"]}
     page = (report / "status.html").read_text()
