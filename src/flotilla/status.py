@@ -100,6 +100,8 @@ def status_report(
         engine = seen.get("engine") or ((node.get("Description") or {}).get("Engine") or {}).get("EngineVersion", "")
         if node:
             state = status.get("State", "")
+        elif not seen.get("in_run", True):
+            state = "not read"
         elif not seen.get("reachable"):
             state = "unreachable"
         elif not seen.get("engine_answers", True):
@@ -119,7 +121,9 @@ def status_report(
             "node_id": str(node.get("ID", "")),
         }
         rows.append(row)
-        if not seen.get("reachable"):
+        if not seen.get("in_run", True):
+            pass   # outside this run (--limit): what the swarm says of it is still compared
+        elif not seen.get("reachable"):
             findings.append(f"{host}: does not answer over SSH")
         elif not seen.get("engine_answers", True):
             findings.append(f"{host}: no Docker Engine answers (systemctl status docker on it)")
@@ -263,9 +267,10 @@ def stack_drift(plans: dict[str, dict[str, Any]], services: list[dict[str, Any]]
     return lines
 
 
-def status_host(hostvars: Any, managers: list[str]) -> dict[str, Any]:
+def status_host(hostvars: Any, managers: list[str], run: list[str] | None = None) -> dict[str, Any]:
     """One inventory host for status_report, from its variables: what the inventory wants of it,
-    and what role status read on it (``__status_seen``; absent when the host did not answer)."""
+    and what role status read on it (``__status_seen``; absent when the host did not answer, or
+    was not in the run: ``run`` is the hosts the run targeted, e.g. under --limit)."""
     host = str(hostvars["inventory_hostname"])
     seen = dict(hostvars.get("__status_seen") or {})
     addrs = []
@@ -280,6 +285,7 @@ def status_host(hostvars: Any, managers: list[str]) -> dict[str, Any]:
         "availability": str(hostvars.get("swarm_node_availability") or "active"),
         "addrs": [a for a in addrs if a],
         "reachable": bool(seen),
+        "in_run": run is None or host in run,
         **seen,
     }
 

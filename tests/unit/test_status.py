@@ -152,7 +152,7 @@ def test_status_host_reads_the_inventory_and_what_the_host_said():
     host = status_host({"inventory_hostname": "worker1", "ansible_host": "10.0.0.101",
                         "swarm_node_labels": {"zone": "a"}, "__status_seen": {"node_id": "n2"}}, ["manager1"])
     assert host == {"group": "worker", "labels": {"zone": "a"}, "availability": "active", "addrs": ["10.0.0.101"],
-                    "reachable": True, "node_id": "n2"}
+                    "reachable": True, "in_run": True, "node_id": "n2"}
     assert status_host({"inventory_hostname": "manager1"}, ["manager1"])["reachable"] is False
 
 
@@ -215,3 +215,17 @@ def test_services_as_planned_are_no_drift_and_the_digest_a_deploy_pinned_is_not_
     assert status_report(HOSTS, NODES, services, [], ["demo", "shop"], NOW, plans={"demo": PLAN, "shop": PLAN})[
         "findings"] == ["demo_api: 0/1 tasks running", "demo_proxy: 0/2 tasks running", "demo_web: 0/4 tasks running",
                         "stack shop: enabled in the inventory, not deployed (deploy.yml deploys it)"]
+
+
+def test_a_host_outside_the_run_is_judged_by_what_the_swarm_says_of_it():
+    # --limit manager1: worker1 was not read, and does not count as not answering
+    outside = status_host({"inventory_hostname": "worker1", "ansible_host": "10.0.0.101"}, ["manager1"], ["manager1"])
+    assert outside["in_run"] is False and outside["reachable"] is False
+    hosts = {"manager1": seen("n1", group="manager"), "worker1": {**outside, "labels": {"zone": "a"}}}
+    nodes = [NODES[0], node("n2", "worker1", "10.0.0.101", labels={"zone": "b"})]
+    result = report(hosts, nodes)
+    assert result["findings"] == ["worker1: node label zone is 'b', the inventory says 'a'"]
+    assert [r["state"] for r in result["nodes"]] == ["ready", "ready"]
+    # and one the swarm does not know either: not read, no finding
+    lost = report({**hosts, "worker1": {**outside, "addrs": ["10.0.0.199"]}}, NODES[:1])
+    assert lost["findings"] == [] and [r["state"] for r in lost["nodes"]] == ["ready", "not read"]
