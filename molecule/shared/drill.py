@@ -105,6 +105,14 @@ def addresses() -> dict[str, str]:
     return {name: h["ansible_host"] for group in groups.values() for name, h in group["hosts"].items()}
 
 
+def alert_sink():
+    """A webhook receiver where the lab's Alertmanager sends alerts (flotilla.lab.alerts), on the
+    controller's address on the lab network (lab_controller_address, written by `lab up`)."""
+    from flotilla.lab.alerts import AlertSink
+
+    return AlertSink(yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["vars"]["lab_controller_address"])
+
+
 def urls(without: tuple[str, ...] = ()) -> list[str]:
     """The demo's URL on every node (it publishes :8080 in host mode on each)."""
     return [f"http://{addr}:8080/" for name, addr in addresses().items() if name not in without]

@@ -68,6 +68,9 @@ def status_report(
     warn_days: int = 30,
     swarm_error: str = "",
     plans: dict[str, dict[str, Any]] | None = None,
+    alerts: list[dict[str, Any]] | None = None,
+    links: dict[str, str] | None = None,
+    alerts_error: str = "",
 ) -> dict[str, Any]:
     """Compare the inventory with the live cluster.
 
@@ -77,8 +80,11 @@ def status_report(
     holds what the inventory wants), "restart_pending", "cert_not_after" (x509 notAfter, or "")}.
     ``nodes``, ``services``, ``tasks``: the swarm's, verbose (docker_swarm_info), or None when no
     manager answered (``swarm_error``: what the manager asked said). ``plans``: role stacks'
-    plans of the enabled stacks, compared with the services (stack_drift). Returns the rows of each
-    table and ``findings``: every difference, one line each; ``ok`` when there is none.
+    plans of the enabled stacks, compared with the services (stack_drift). ``alerts``: the alerts
+    Alertmanager has active (its API v2), each a finding. ``links``: name -> URL of the monitoring
+    UIs, shown; ``alerts_error``: why Alertmanager could not be asked, a finding. Returns the rows
+    of each table and ``findings``: every difference or firing alert, one line each; ``ok`` when
+    there is none.
     """
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
     if moment.tzinfo is None:
@@ -190,6 +196,20 @@ def status_report(
         for stack in sorted(deployed - set(stacks_enabled)):
             findings.append(f"stack {stack}: deployed, not in stacks_enabled")
         findings += stack_drift({k: v for k, v in (plans or {}).items() if k in deployed}, services)
+    firing = []
+    if alerts_error:
+        findings.append(f"monitoring: {alerts_error}")
+    def alert_key(alert: dict[str, Any]) -> tuple[str, str]:
+        return (alert.get("labels") or {}).get("alertname", ""), alert.get("startsAt", "")
+
+    for alert in sorted(alerts or [], key=alert_key):
+        labels, notes = alert.get("labels") or {}, alert.get("annotations") or {}
+        name = labels.get("alertname", "?")
+        about = ", ".join(f"{k}={labels[k]}" for k in ("node", "service") if labels.get(k))
+        firing.append({"alert": name, "severity": labels.get("severity", ""), "about": about,
+                       "summary": notes.get("summary", ""), "since": alert.get("startsAt", "")})
+        findings.append(f"alert {name} firing" + (f" ({about})" if about else "")
+                        + (f": {notes['summary']}" if notes.get("summary") else ""))
     names = {s.get("ID"): str((s.get("Spec") or {}).get("Name", "?")) for s in services or []}
     return {
         "generated": moment.strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -198,6 +218,8 @@ def status_report(
         "nodes": rows,
         "services": service_rows,
         "stacks": {"enabled": list(stacks_enabled), "deployed": sorted(deployed)},
+        "alerts": firing,
+        "links": dict(links or {}),
         "tasks": [
             {"node_id": t.get("NodeID", ""), "service": names.get(t.get("ServiceID"), "?"), "slot": t.get("Slot"),
              "state": (t.get("Status") or {}).get("State", "")}
@@ -308,6 +330,11 @@ def status_table(report: dict[str, Any]) -> list[str]:
                     [(s["service"], s["stack"], s["mode"], f"{s['running']}/{s['wanted']}", s["update"])
                      for s in report["services"]])
     lines.append("")
+    if report.get("alerts"):
+        lines += _table(("ALERT", "SEVERITY", "ABOUT", "SINCE"),
+                        [(a["alert"], a["severity"], a["about"], a["since"][:19]) for a in report["alerts"]])
+        lines.append("")
+    lines += [f"{name}: {url}" for name, url in (report.get("links") or {}).items()]
     if report["ok"]:
         lines.append("the cluster is as the inventory says")
     else:
@@ -340,6 +367,8 @@ def status_html(report: dict[str, Any]) -> str:
         f"<td>{s['running']}/{s['wanted']}</td><td>{esc(s['update'])}</td></tr>"
         for s in report["services"]
     )
+    links = " &middot; ".join(
+        f'<a href="{esc(url)}">{esc(name)}</a>' for name, url in (report.get("links") or {}).items())
     findings = ("".join(f"<li>{esc(f)}</li>" for f in report["findings"])
                 if report["findings"] else "<li>the cluster is as the inventory says</li>")
     return f"""<!doctype html>
@@ -354,7 +383,7 @@ table {{ border-collapse: collapse; margin-top: 1em; }}
 td, th {{ border: 1px solid #ccc; padding: .2em .6em; text-align: left; }}
 .{'ok' if report['ok'] else 'drift'} {{ color: {'#2e7d32' if report['ok'] else '#c62828'}; }}
 </style></head>
-<body><h1>Flotilla cluster status</h1><p>{esc(report['generated'])}</p>
+<body><h1>Flotilla cluster status</h1><p>{esc(report['generated'])}{' &middot; ' + links if links else ''}</p>
 <div class="nodes">{''.join(boxes)}</div>
 <table><tr><th>service</th><th>stack</th><th>mode</th><th>running</th><th>update</th></tr>{services}</table>
 <h2 class="{'ok' if report['ok'] else 'drift'}">{'No drift' if report['ok'] else 'Drift'}</h2>

@@ -130,6 +130,9 @@ def test_inventory_groups_hosts_in_order_and_pins_host_keys():
     assert "swarm_backup_age_recipients" not in inventory["all"]["vars"]
     assert inventory["all"]["vars"]["lab_overlay_encryption"] is False
     assert plan.render_inventory(nodes, "/k", "/h", overlay_encryption=True)["all"]["vars"]["lab_overlay_encryption"]
+    assert "lab_controller_address" not in plan.render_inventory(nodes, "/k", "/h")["all"]["vars"]
+    assert plan.render_inventory(nodes, "/k", "/h", controller="192.168.250.1")["all"]["vars"][
+        "lab_controller_address"] == "192.168.250.1"
     # With the lab's public key: backups encrypted to it, restored with the key file (read then).
     lab_vars = plan.render_inventory(nodes, "/lab/id_ed25519", "/lab/known_hosts", "ssh-ed25519 AAAA flotilla-lab\n")
     assert lab_vars["all"]["vars"]["swarm_backup_age_recipients"] == ["ssh-ed25519 AAAA"]

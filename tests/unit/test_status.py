@@ -229,3 +229,23 @@ def test_a_host_outside_the_run_is_judged_by_what_the_swarm_says_of_it():
     # and one the swarm does not know either: not read, no finding
     lost = report({**hosts, "worker1": {**outside, "addrs": ["10.0.0.199"]}}, NODES[:1])
     assert lost["findings"] == [] and [r["state"] for r in lost["nodes"]] == ["ready", "not read"]
+
+
+def test_a_firing_alert_is_a_finding_shown_with_what_it_is_about_and_the_monitoring_links():
+    alerts = [
+        {"labels": {"alertname": "NodeDown", "node": "worker1", "severity": "critical"},
+         "annotations": {"summary": "worker1 is down"}, "startsAt": "2026-12-03T09:58:00.123Z"},
+        {"labels": {"alertname": "BackupTooOld", "severity": "warning"}, "annotations": {}, "startsAt": ""},
+    ]
+    links = {"Prometheus": "http://10.0.0.11:9090/"}
+    result = status_report(HOSTS, NODES, SERVICES, TASKS, ["demo"], NOW, alerts=alerts, links=links)
+    assert not result["ok"]
+    assert result["findings"] == ["alert BackupTooOld firing", "alert NodeDown firing (node=worker1): worker1 is down"]
+    table = status_table(result)
+    assert ["NodeDown", "critical", "node=worker1", "2026-12-03T09:58:00"] in [line.split() for line in table]
+    assert "Prometheus: http://10.0.0.11:9090/" in table
+    assert '<a href="http://10.0.0.11:9090/">Prometheus</a>' in status_html(result)
+    # no alerts: nothing said of them, and the links still shown
+    quiet = status_report(HOSTS, NODES, SERVICES, TASKS, ["demo"], NOW, alerts=[], links=links)
+    assert quiet["ok"] and quiet["alerts"] == [] and status_table(quiet)[-2:] == [
+        "Prometheus: http://10.0.0.11:9090/", "the cluster is as the inventory says"]

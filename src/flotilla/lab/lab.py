@@ -161,7 +161,8 @@ class Lab:
             prepared = pool.map(lambda n: self._prepare_node(spec.container_name(n.name), n), nodes)
             host_keys = dict(zip([n.ip for n in nodes], prepared, strict=True))
         self.paths.known_hosts.write_text(plan.known_hosts_lines(host_keys), encoding="utf-8")
-        self._write_inventory(nodes, self._overlay_encryption(spec.container_name(nodes[0].name)))
+        self._write_inventory(nodes, self._overlay_encryption(spec.container_name(nodes[0].name)),
+                              str(spec.subnet.network_address + 1))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             unreachable = [n.name for n, ok in zip(nodes, pool.map(self._ssh_ok, nodes), strict=True) if not ok]
@@ -342,10 +343,10 @@ class Lab:
                      f"with AES-GCM ({reason})")
         return code == 0
 
-    def _write_inventory(self, nodes: list[Node], overlay_encryption: bool) -> None:
+    def _write_inventory(self, nodes: list[Node], overlay_encryption: bool, controller: str) -> None:
         public_key = self.paths.key_file.with_suffix(".pub").read_text(encoding="utf-8")
         inventory = plan.render_inventory(
-            nodes, str(self.paths.key_file), str(self.paths.known_hosts), public_key, overlay_encryption
+            nodes, str(self.paths.key_file), str(self.paths.known_hosts), public_key, overlay_encryption, controller
         )
         self.paths.inventory.parent.mkdir(parents=True, exist_ok=True)
         header = (

@@ -213,12 +213,15 @@ ENCRYPTION_PROBE = (
 
 def render_inventory(
     nodes: Iterable[Node], key_file: str, known_hosts: str, public_key: str = "", overlay_encryption: bool = False,
+    controller: str = "",
 ) -> dict[str, Any]:
     """The Ansible YAML inventory of a lab: groups swarm_managers and swarm_workers.
 
     ``lab_overlay_encryption`` says whether the machine's kernel can encrypt overlay traffic
     (``ENCRYPTION_PROBE``, tried at `lab up`): the lab's group_vars encrypt the platform's and the
     demo's networks when it can. Fixed for the lab's life, so a network is never asked to change.
+    ``lab_controller_address`` is this machine's address on the lab's network (its gateway): the
+    address the lab's firewall admits to the monitoring UIs, and where its alerts are sent.
 
     The lab's backups are encrypted with age to the lab's own SSH key (``public_key``, the
     content of ``key_file``.pub: age takes SSH ed25519 keys as recipients and identities); the
@@ -233,6 +236,7 @@ def render_inventory(
                 "ansible_user": "root",
                 "ansible_ssh_private_key_file": key_file,
                 "lab_overlay_encryption": overlay_encryption,
+                **({"lab_controller_address": controller} if controller else {}),
                 # The lab pins each node's real host key (read from the node, not scanned).
                 "ansible_ssh_common_args": (
                     f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
