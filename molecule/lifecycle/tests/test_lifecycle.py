@@ -119,9 +119,9 @@ def members(name: str) -> list[str]:
 def test_start_from_the_converged_swarm(host):
     drill.start_healthy(host)
     assert_healthy(host, {"manager1", "manager2", "manager3"}, {"worker1", "worker2"})
-    # The swarm alone from here on: the demo stack goes (its inventory copy enables no stack).
-    host.check_output("docker stack rm demo")
-    drill.wait(lambda: not host.check_output("docker service ls --quiet"), 60, "the demo stack removed")
+    # The swarm alone from here on: the demo and monitoring stacks go (its inventory copy enables no stack).
+    host.check_output("docker stack rm demo monitoring")
+    drill.wait(lambda: not host.check_output("docker service ls --quiet"), 60, "the stacks removed")
 
 
 def test_promote_a_worker_and_demote_a_manager(host, inventory):
