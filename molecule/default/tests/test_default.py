@@ -25,13 +25,18 @@ def test_engine_service_is_enabled_and_running(host):
 
 def test_engine_answers_with_the_daemon_json_settings(host, wanted):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    assert config["log-driver"] == "json-file"
-    assert config["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    driver = wanted.get("docker_engine_log_driver", "json-file")
+    assert config["log-driver"] == driver
+    if driver == "journald":   # the lab's central logs (role logs) read the swarm's labels as fields
+        assert config["log-opts"] == {
+            "labels": "com.docker.swarm.service.name,com.docker.swarm.task.name,com.docker.stack.namespace"}
+    else:
+        assert config["log-opts"] == {"max-size": "10m", "max-file": "3"}
     assert config["labels"] == wanted["docker_engine_daemon_options"]["labels"]
 
     # The running engine loaded that file (a restart happened after it was written).
     info = json.loads(host.check_output("docker info --format '{{json .}}'"))
-    assert info["LoggingDriver"] == "json-file"
+    assert info["LoggingDriver"] == driver
     assert info["Labels"] == wanted["docker_engine_daemon_options"]["labels"]
     assert info["Driver"] == "overlay2"
 

@@ -1,11 +1,13 @@
-"""Drill `worker_loss`: stop a worker that runs web tasks; the swarm reschedules them, and the
-monitoring stack's alerts reach a webhook on the controller.
+"""Drill `worker_loss`: stop a worker that runs web tasks; the swarm reschedules them, the
+monitoring stack's alerts reach a webhook on the controller, and the worker's logs are read from
+the node that keeps every node's journal.
 
 `host` is manager1. The time from the stop until demo_web runs 4/4 again without the worker, and
 until each alert arrived, are recorded (benchmark figures); NodeDown must arrive within 60 s.
 """
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -75,6 +77,12 @@ def test_web_tasks_of_a_lost_worker_run_elsewhere(host):
             )  # fmt: skip
             full = round(time.monotonic() - stopped, 1)
             assert all(drill.answers(url) for url in drill.urls(without=(worker,)))
+            # The worker's demo_web lines outlive it: read from the controller by service, node and
+            # time on the node that keeps every node's journal (role logs), while it is down.
+            logs = drill.play("logs.yml", "-e", "service=demo_web", "-e", f"node={worker}", "-e", "since=1d",
+                              "-e", "grep=listening on")
+            assert re.search(rf"Z {worker} demo_web\.\d+\.\w+: demo web \S+ listening on :8000", logs.stdout), \
+                logs.stdout[-3000:]
             alert = sink.wait("NodeDown", max(0.0, stopped + 60 - time.monotonic()), node=worker)
             node_down = round(alert.received - stopped, 1)
             below = sink.wait("ServiceBelowWanted", 120, since=stopped, service=pinned)
