@@ -180,13 +180,15 @@ def _print_status(lab: Lab) -> bool:
     print(f"swarm: {len(nodes)} nodes")
     for line in format_nodes(nodes):
         print(line)
-    return _print_services(lab, [r.ip for r in rows if r.running and r.ip])
+    return _print_services(lab, {r.name: r.ip for r in rows if r.running and r.ip})
 
 
-def _print_services(lab: Lab, ips: list[str]) -> bool:
-    """The swarm's services, then every node's URL for each published port, each fetched once.
-    Returns False when a URL does not answer."""
-    from flotilla.lab.swarm_table import format_services, published_ports
+def _print_services(lab: Lab, addresses: dict[str, str]) -> bool:
+    """The swarm's services, then the URL of each published port on every node that should answer
+    on it, each fetched once. Returns False when a URL does not answer."""
+    from flotilla.lab.swarm_table import format_services, port_nodes, published_ports
+
+    ips = list(addresses.values())
 
     found = lab.swarm_services()
     if not found or not found[0]:
@@ -196,15 +198,21 @@ def _print_services(lab: Lab, ips: list[str]) -> bool:
     print(f"\nservices: {len(listed)}")
     for line in format_services(listed, inspected):
         print(line)
-    ports = sorted({port for service in inspected for port, _ in published_ports(service)})
-    if not ports:
+    pinned = [str((s.get("Spec") or {}).get("Name", "")) for s in inspected
+              if any(mode == "host" for _, mode in published_ports(s))
+              and "Global" not in ((s.get("Spec") or {}).get("Mode") or {})]
+    targets = port_nodes(inspected, {name: lab.task_nodes(name) for name in pinned}, list(addresses))
+    if not targets:
         return True
-    print("\nURLs (every node answers on each published port):")
+    print("\nURLs (each published port on every node that runs it: the routing mesh and global services on all):")
     healthy = True
-    for port in ports:
+    for port, names in targets.items():
         if port in (80, 443) and _ingress(inspected):
             continue  # the ingress answers by host name: checked below
-        for ip in ips:
+        if not names:
+            healthy = False
+            print(f"  port {port:<23} FAILED: no node runs a task that publishes it")
+        for ip in (addresses[name] for name in names):
             url = f"http://{ip}:{port}/"
             answer = _fetch(url)
             healthy = healthy and not answer.startswith("FAILED")

@@ -4,6 +4,7 @@ and the molecule scenario `stacks` use them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,9 @@ def describe(bodies: list[bytes]) -> str:
         try:
             answer = json.loads(body)
         except ValueError:
+            title = re.search(rb"<title>([^<]{1,80})</title>", body, re.IGNORECASE)
+            if title:   # a web UI (the monitoring stack's Prometheus and Alertmanager)
+                return f"answers: page {title.group(1).decode('utf-8', 'replace').strip()!r}"
             return f"answers, not JSON: {body[:60]!r}"
         versions.add(str(answer.get("version", "?")))
         if answer.get("hostname") not in hosts:

@@ -452,6 +452,16 @@ class Lab:
 
         return self._on_a_manager(ask)
 
+    def task_nodes(self, service: str) -> list[str]:
+        """The nodes where a service's tasks run (`docker service ps`), asked of a running manager."""
+
+        def ask(container: Container) -> list[str] | None:
+            code, out = self._exec(container, "docker", "service", "ps", "--filter", "desired-state=running",
+                                   "--format", "{{.Node}}", service)
+            return out.split() if code == 0 else None
+
+        return self._on_a_manager(ask) or []
+
     def ssh(self, node_name: str, argv: list[str]) -> None:
         containers = self._containers()
         if node_name not in containers:

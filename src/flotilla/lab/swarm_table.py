@@ -46,6 +46,23 @@ def published_ports(service: dict[str, Any]) -> list[tuple[int, str]]:
     return [(p["PublishedPort"], p.get("PublishMode", "ingress")) for p in ports if p.get("PublishedPort")]
 
 
+def port_nodes(
+    services: list[dict[str, Any]], task_nodes: dict[str, list[str]], nodes: list[str]
+) -> dict[int, list[str]]:
+    """Which nodes answer on each published port: every node for the routing mesh and for a
+    global service's host-mode port; only the nodes running its tasks (``task_nodes``: service
+    name -> nodes) for a replicated service's host-mode port (the monitoring UIs on their node)."""
+    found: dict[int, list[str]] = {}
+    for service in services:
+        spec = service.get("Spec") or {}
+        for port, mode in published_ports(service):
+            where = nodes
+            if mode == "host" and "Global" not in (spec.get("Mode") or {}):
+                where = [n for n in nodes if n in task_nodes.get(spec.get("Name", ""), [])]
+            found[port] = sorted(set(found.get(port, [])) | set(where), key=nodes.index)
+    return dict(sorted(found.items()))
+
+
 def ingress_hosts(services: list[dict[str, Any]]) -> list[str]:
     """The host names the ingress serves on https, from the routes on the services' labels
     (io.flotilla.ingress.<route>.hosts, with .tls not false)."""
