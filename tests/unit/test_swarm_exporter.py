@@ -66,8 +66,9 @@ def test_the_leader_exports_the_cluster():
         "manager1": 1, "manager2": 1, "manager3": 0}
     wanted = {dict(k)["service"]: v for k, v in got["flotilla_swarm_service_wanted"].items()}
     running = {dict(k)["service"]: v for k, v in got["flotilla_swarm_service_running"].items()}
-    # replicated: its replicas, the starting and shut-down tasks not running; global: one per node
-    # it wants (the down manager3 included), the task on the down node not running
+    # replicated: its replicas, the starting and shut-down tasks not running; global: one per task
+    # the swarm wants running (here one is still wanted on the down manager3), the task on the
+    # down node not running
     assert wanted == {"demo_web": 4, "monitoring_node-exporter": 4}
     assert running == {"demo_web": 2, "monitoring_node-exporter": 3}
     assert got["flotilla_swarm_service_update_state"] == {

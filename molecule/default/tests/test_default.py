@@ -121,7 +121,9 @@ def test_firewall_admits_exactly_the_nodes_to_the_swarm_ports(host, wanted):
     assert sorted(members) == sorted(_inventory_vars(h)["ansible_host"] for h in hosts)
     assert host.service("flotilla-firewall").is_enabled
     rules = host.check_output("nft list chain inet flotilla input")
-    assert 'tcp dport { 2377, 7946 } counter name "swarm_dropped" drop' in rules
+    # with the ports only members may reach besides Swarm's (the lab's logs receiver: 19532)
+    tcp = ", ".join(str(p) for p in sorted({2377, 7946, *wanted.get("firewall_member_tcp_ports", [])}))
+    assert f'tcp dport {{ {tcp} }} counter name "swarm_dropped" drop' in rules, rules
     assert 'udp dport { 4789, 7946 } counter name "swarm_dropped" drop' in rules
 
 

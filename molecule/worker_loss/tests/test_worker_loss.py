@@ -85,6 +85,7 @@ def test_web_tasks_of_a_lost_worker_run_elsewhere(host):
                 logs.stdout[-3000:]
             alert = sink.wait("NodeDown", max(0.0, stopped + 60 - time.monotonic()), node=worker)
             node_down = round(alert.received - stopped, 1)
+            assert node_down <= 60, node_down
             below = sink.wait("ServiceBelowWanted", 120, since=stopped, service=pinned)
             below_wanted = round(below.received - stopped, 1)
             assert not sink.seen_any("ServiceBelowWanted", service="demo_web"), "demo_web was rescheduled, not below"

@@ -44,9 +44,9 @@ def _stack(service: dict[str, Any]) -> str:
 
 def service_counts(service: dict[str, Any], tasks: list[dict[str, Any]], down: set[str]) -> tuple[str, int, int]:
     """(mode, wanted, running) of one service. Wanted is the swarm's own count: replicas, or for a
-    global service the tasks it wants running (one per eligible node, a node that is down
-    included). Running counts tasks running on nodes that are up (a down node's last report is
-    not a running task)."""
+    global service the tasks it wants running (one per eligible node; Swarm stops wanting the one
+    on a node that is down). Running counts tasks running on nodes that are up (a down node's last
+    report is not a running task)."""
     mode_spec = (service.get("Spec") or {}).get("Mode") or {}
     mine = [t for t in tasks if t.get("ServiceID") == service.get("ID") and t.get("DesiredState") == "running"]
     running = sum(1 for t in mine if (t.get("Status") or {}).get("State") == "running" and t.get("NodeID") not in down)
@@ -134,16 +134,21 @@ class Collector:
         self.client, self.cert = client, cert
 
     def collect(self) -> Any:
+        from docker.errors import APIError
         from prometheus_client.core import GaugeMetricFamily
 
         api = self.client.api
         info = api.info()
         swarm = info.get("Swarm") or {}
-        manager = bool(swarm.get("ControlAvailable"))
-        nodes = api.nodes() if manager else None
-        services = api.services() if manager else []
-        tasks = api.tasks(filters={"desired-state": "running"}) if manager else []
-        cluster_labels = (api.inspect_swarm().get("Spec") or {}).get("Labels") if manager else {}
+        nodes, services, tasks, cluster_labels = None, [], [], {}
+        if swarm.get("ControlAvailable"):
+            try:
+                nodes = api.nodes()
+                services = api.services()
+                tasks = api.tasks(filters={"desired-state": "running"})
+                cluster_labels = (api.inspect_swarm().get("Spec") or {}).get("Labels")
+            except APIError:   # no leader (a lost quorum): this node's own figures only
+                nodes, services, tasks, cluster_labels = None, [], [], {}
         families: dict[str, Any] = {}
         for name, text, labels, value in samples(
                 swarm.get("NodeID", ""), nodes, services, tasks, info.get("Name", ""),
