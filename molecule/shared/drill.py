@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import yaml
@@ -103,6 +104,26 @@ def addresses() -> dict[str, str]:
     """Inventory host name -> address, from the lab's hosts.yml."""
     groups = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
     return {name: h["ansible_host"] for group in groups.values() for name, h in group["hosts"].items()}
+
+
+def inventory_var(name: str, default: Any = None) -> Any:
+    """A variable of the drill inventory's group_vars/all files, as written (untemplated; the last
+    file in name order wins, as Ansible loads them)."""
+    value = default
+    for path in sorted((INVENTORY / "group_vars" / "all").glob("*.yml")):
+        found = yaml.safe_load(path.read_text()) or {}
+        if name in found:
+            value = found[name]
+    return value
+
+
+def platform(name: str) -> bool:
+    """Whether the drill inventory runs the platform stack `monitoring` or central logs (the demo
+    lab's inventory does; molecule's does not yet: their checks run against the demo lab with
+    FLOTILLA_DRILL_INVENTORY=inventory/lab)."""
+    if name == "logs":
+        return bool(inventory_var("logs_enabled", False))
+    return name in (inventory_var("stacks_enabled", []) or [])
 
 
 def alert_sink():
