@@ -101,11 +101,12 @@ def inventory(tmp_path_factory):
     return Inventory(tmp_path_factory.mktemp("inventory"))
 
 
-def only_the_firewall(run: drill.Run, but: str = "") -> bool:
-    """Whether every host but ``but`` changed nothing but its firewall (role firewall) in ``run``."""
-    others = {name: tasks for name, tasks in run.changed_tasks.items() if name != but}
+def only_the_firewall(run: drill.Run, but: tuple[str, ...] = ()) -> bool:
+    """Whether every host but those of ``but`` changed nothing but its firewall (role firewall) in ``run``."""
+    others = {name: tasks for name, tasks in run.changed_tasks.items() if name not in but}
     # Every host the recap counts changes for has them named (the parse missed nothing).
-    assert all(name in others for name, count in run.changed.items() if count and name != but), (run.changed, others)
+    assert all(name in others for name, count in run.changed.items() if count and name not in but), (
+        run.changed, others)
     assert all(task.startswith("firewall : ") for tasks in others.values() for task in tasks), others
     return True
 
@@ -127,7 +128,7 @@ def test_start_from_the_converged_swarm(host):
 def test_promote_a_worker_and_demote_a_manager(host, inventory):
     inventory.move("worker1", "swarm_managers")
     inventory.move("manager3", "swarm_workers")
-    changed = play(inventory, "site.yml")
+    changed = play(inventory, "swarm.yml")   # site.yml's swarm phase (site.yml runs on this inventory below)
     assert changed["manager1"] >= 1  # the role changes run on the bootstrap manager
     current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
     # Labels follow the new group (replace semantics): manager3 now carries the workers' labels.
@@ -144,31 +145,57 @@ def test_change_labels_and_availability(host, inventory):
     assert current["worker2"]["Spec"]["Labels"] == {"tier": "app", "gpu": "true", "rack": "3"}
     assert current["manager3"]["Spec"]["Labels"] == {}
     assert current["manager2"]["Spec"]["Availability"] == "drain"
-    # Nothing left to do: a re-run changes nothing.
-    assert set(play(inventory, "swarm.yml").values()) == {0}
+    # Nothing left to do: the next runs on these settings change nothing but the firewall for a new
+    # node (test_add_a_node_...), then nothing (test_remove_a_powered_off_node's re-run).
 
 
-def test_add_a_node_changes_only_that_node(host, inventory):
+def test_reset_one_host_with_limit(host, inventory):
+    reset = ("reset.yml", "--limit", "worker2", "-e", "reset_remove_engine=true")
+    # No flotilla_confirm=yes and no terminal to answer: --limit must not skip the question.
+    refused = run(inventory, *reset)
+    assert refused.returncode != 0
+    assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
+    assert drill.nodes(host)["worker2"]["Status"]["State"] == "ready"
+
+    token = drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker")
+    play(inventory, *reset, "-e", "flotilla_confirm=yes")
+    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
+    # worker2 knew the join tokens: the swarm that stays has new ones.
+    assert drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker") != token
+    worker2 = drill.container("worker2")
+    assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
+    left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
+    assert left.output.decode().split() == []
+    # Again, on a host with no engine: nothing left to do.
+    assert set(play(inventory, *reset, "-e", "flotilla_confirm=yes").values()) == {0}
+    # worker2 is still in the inventory: the next test's site.yml installs the engine again and joins
+    # it, with the new node.
+
+
+def test_add_a_node_and_bring_back_the_reset_one_changes_only_them(host, inventory):
     lab(
         "up", f"--name={LAB['name']}", f"--subnet={LAB['subnet']}", "--managers=3", "--workers=3",
         f"--inventory={drill.INVENTORY / 'hosts.yml'}",
     )  # fmt: skip
     inventory.write()  # the lab rewrote hosts.yml with worker3; re-apply the moves
-    # --check with a fresh host (no engine yet) predicts without failing: the engine it would
-    # install on worker3, nothing on the converged hosts, and nothing done anywhere.
-    # The others change only their firewall, which admits worker3 (role firewall).
+    # --check with fresh hosts (worker3, and worker2 that the reset left without an engine) predicts
+    # without failing: the engine it would install on them, nothing on the converged hosts, and
+    # nothing done anywhere. The others change only their firewall, which admits worker3 (role firewall).
+    fresh = ("worker2", "worker3")
     before = {name: node["Spec"] for name, node in drill.nodes(host).items()}
     predicted = drill.play("site.yml", "--check", inventory=inventory.root)
-    assert predicted.changed["worker3"] > 0
-    assert only_the_firewall(predicted, but="worker3")
+    assert all(predicted.changed[name] > 0 for name in fresh), predicted.changed
+    assert only_the_firewall(predicted, but=fresh)
     assert {name: node["Spec"] for name, node in drill.nodes(host).items()} == before
-    assert drill.container("worker3").exec_run(["sh", "-c", "command -v dockerd"]).exit_code != 0
+    assert all(drill.container(name).exec_run(["sh", "-c", "command -v dockerd"]).exit_code != 0 for name in fresh)
     changed = drill.play("site.yml", inventory=inventory.root)
-    assert changed.changed["worker3"] > 0
-    assert only_the_firewall(changed, but="worker3")
+    assert all(changed.changed[name] > 0 for name in fresh), changed.changed
+    assert only_the_firewall(changed, but=fresh)
     assert all(drill.addresses()["worker3"] in members(name) for name in drill.addresses())
     current = assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2", "worker3"})
     assert current["worker3"]["Spec"]["Labels"] == LABELS["swarm_workers"]
+    # worker2 joined again with its host_vars labels (test_change_labels_and_availability's).
+    assert current["worker2"]["Spec"]["Labels"] == {"tier": "app", "gpu": "true", "rack": "3"}
 
 
 def test_remove_a_powered_off_node(host, inventory):
@@ -197,30 +224,6 @@ def test_remove_a_powered_off_node(host, inventory):
     changed = drill.play("swarm.yml", inventory=inventory.root)
     assert only_the_firewall(changed) and not any(worker3_addr in members(name) for name in drill.addresses())
     assert set(play(inventory, "swarm.yml").values()) == {0}
-
-
-def test_reset_one_host_with_limit(host, inventory):
-    reset = ("reset.yml", "--limit", "worker2", "-e", "reset_remove_engine=true")
-    # No flotilla_confirm=yes and no terminal to answer: --limit must not skip the question.
-    refused = run(inventory, *reset)
-    assert refused.returncode != 0
-    assert "not confirmed; nothing changed" in refused.stdout, refused.stdout[-3000:]
-    assert drill.nodes(host)["worker2"]["Status"]["State"] == "ready"
-
-    token = drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker")
-    play(inventory, *reset, "-e", "flotilla_confirm=yes")
-    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3"})
-    # worker2 knew the join tokens: the swarm that stays has new ones.
-    assert drill.output("manager1", "docker", "swarm", "join-token", "--quiet", "worker") != token
-    worker2 = drill.container("worker2")
-    assert worker2.exec_run(["dpkg-query", "--show", "docker.io"]).exit_code != 0  # purged
-    left = worker2.exec_run(["sh", "-c", "find /var/lib/docker /var/lib/containerd -mindepth 1 2>/dev/null"])
-    assert left.output.decode().split() == []
-    # Again, on a host with no engine: nothing left to do.
-    assert set(play(inventory, *reset, "-e", "flotilla_confirm=yes").values()) == {0}
-    # worker2 is still in the inventory: site.yml installs the engine again and joins it.
-    play(inventory, "site.yml")
-    assert_healthy(host, {"manager1", "manager2", "worker1"}, {"manager3", "worker2"})
 
 
 def test_remove_node_refuses_to_break_quorum(host, inventory):

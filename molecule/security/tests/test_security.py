@@ -94,8 +94,9 @@ def test_a_settings_change_after_a_ca_rotation_keeps_the_rotation_counter(host, 
         assert not changed.get("RootRotationInProgress"), "a settings change started a CA rotation"
     finally:
         drill.play("swarm.yml")
+    # Back as the inventory says. (swarm.yml's changed=0 after the rotation is the autolock test's,
+    # with the key kept in the vault file.)
     assert spec()["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == limit
-    assert set(drill.play("swarm.yml").changed.values()) == {0}
 
 
 ENCRYPTED = """
