@@ -49,13 +49,16 @@ def test_monitoring_reads_every_node_and_nothing_fires(host):
     checked = host.check_output(f"docker exec {task} promtool check config /etc/prometheus/prometheus.yml 2>&1")
     assert "SUCCESS" in checked, checked
 
+    # The engines' own metrics too, where the inventory has them served (docker_engine_metrics_address).
+    jobs = ("node", "swarm") + (("engine",) if drill.inventory_var("monitoring_engine_metrics_port", 0) else ())
+
     def scraped() -> dict[str, set[str]]:
         targets = prometheus("/api/v1/targets")["data"]["activeTargets"]
         return {job: {t["labels"]["instance"] for t in targets if t["labels"]["job"] == job and t["health"] == "up"}
-                for job in ("node", "swarm")}
+                for job in jobs}
 
     nodes = set(drill.addresses())
-    drill.wait(lambda: scraped() == {"node": nodes, "swarm": nodes}, 90, "every node's exporters scraped")
+    drill.wait(lambda: scraped() == dict.fromkeys(jobs, nodes), 90, "every node's exporters scraped")
     leader = prometheus("/api/v1/query?query=flotilla_swarm_node_up")["data"]["result"]
     assert {r["metric"]["node"]: r["value"][1] for r in leader} == dict.fromkeys(nodes, "1")
     assert prometheus("/api/v1/alerts")["data"]["alerts"] == []
