@@ -53,8 +53,7 @@ def by_name(samples):
 
 
 def test_the_leader_exports_the_cluster():
-    got = by_name(exporter.samples("m1", NODES, [WEB, AGENT], TASKS, "manager1", 1.8e9,
-                                   {"io.flotilla.backup.last": "1700000000"}))
+    got = by_name(exporter.samples("m1", NODES, [WEB, AGENT], TASKS, "manager1", 1.8e9, 1.7e9))
     assert got["flotilla_swarm_exporter_leader"] == {(("node", "manager1"),): 1.0}
     up = {dict(k)["node"]: v for k, v in got["flotilla_swarm_node_up"].items()}
     assert up == {"manager1": 1, "manager2": 1, "manager3": 0, "worker1": 1, "worker2": 0}
@@ -75,20 +74,26 @@ def test_the_leader_exports_the_cluster():
         (("service", "demo_web"), ("stack", "demo"), ("state", "rollback_completed")): 1.0,
         (("service", "monitoring_node-exporter"), ("stack", ""), ("state", "none")): 1.0}
     assert got["flotilla_node_certificate_expiry_timestamp_seconds"] == {(("node", "manager1"),): 1.8e9}
-    assert got["flotilla_backup_last_success_timestamp_seconds"] == {(): 1.7e9}
+    assert got["flotilla_backup_last_success_timestamp_seconds"] == {(("node", "manager1"),): 1.7e9}
 
 
 def test_every_other_node_exports_only_itself():
-    # a manager that is not the leader, and a worker (no cluster view): their certificate only
-    for self_id, nodes in (("m2", NODES), ("w1", None)):
-        got = by_name(exporter.samples(self_id, nodes, [WEB], TASKS, "x", 1.8e9, None))
-        assert set(got) == {"flotilla_swarm_exporter_leader", "flotilla_node_certificate_expiry_timestamp_seconds"}
+    # a manager that is not the leader (its own node read), and a worker (no cluster view): their
+    # certificate only, and the manager its record of the last backup
+    for self_id, nodes, backup in (("m2", [n for n in NODES if n["ID"] == "m2"], 1.7e9), ("w1", None, None)):
+        got = by_name(exporter.samples(self_id, nodes, [WEB], TASKS, "x", 1.8e9, backup))
+        assert set(got) == {"flotilla_swarm_exporter_leader", "flotilla_node_certificate_expiry_timestamp_seconds",
+                            *(["flotilla_backup_last_success_timestamp_seconds"] if backup else [])}
         assert list(got["flotilla_swarm_exporter_leader"].values()) == [0.0]
 
 
-def test_no_backup_label_no_backup_series_and_an_unreadable_certificate_none(tmp_path):
-    got = by_name(exporter.samples("m1", NODES, [], [], "manager1", None, {"io.flotilla.backup.last": "soon"}))
+def test_no_backup_record_no_backup_series_and_an_unreadable_certificate_none(tmp_path):
+    got = by_name(exporter.samples("m1", NODES, [], [], "manager1", None, exporter.backup_time(str(tmp_path / "none"))))
     assert "flotilla_backup_last_success_timestamp_seconds" not in got
+    (tmp_path / "backup.last").write_text("soon\n")
+    assert exporter.backup_time(str(tmp_path / "backup.last")) is None
+    (tmp_path / "backup.last").write_text("1700000000\n")
+    assert exporter.backup_time(str(tmp_path / "backup.last")) == 1.7e9
     assert "flotilla_node_certificate_expiry_timestamp_seconds" not in got
     assert exporter.certificate_expiry(str(tmp_path / "missing.crt")) is None
     (tmp_path / "bad.crt").write_text("not a certificate")

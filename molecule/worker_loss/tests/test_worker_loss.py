@@ -42,7 +42,7 @@ def test_monitoring_reads_every_node_and_nothing_fires(host):
                     "FLOTILLA_DRILL_INVENTORY=inventory/lab)")
     rules = subprocess.run(
         ["docker", "run", "--rm", "-v", f"{drill.PROJECT / 'stacks/monitoring'}:/m:ro", "-w", "/m/tests",
-         "--entrypoint", "promtool", "flotilla/monitoring:1", "test", "rules", "rules_test.yml"],
+         "--entrypoint", "promtool", "flotilla/monitoring:2", "test", "rules", "rules_test.yml"],
         capture_output=True, text=True, check=False)
     assert rules.returncode == 0 and "SUCCESS" in rules.stdout, rules.stdout + rules.stderr
     task = host.check_output("docker ps -q --filter label=com.docker.swarm.service.name=monitoring_prometheus")

@@ -5,8 +5,9 @@ It runs on every node (a global service of the stack `monitoring`), with the eng
 the node's swarm certificates mounted read-only. Every instance exports its own node's certificate
 expiry; the instance on the swarm's leader also exports the cluster: each node's state,
 availability, role and manager reachability, the quorum margin, each service's wanted and running
-tasks and update state, and when backup.yml last made a backup (the swarm's label
-io.flotilla.backup.last, which backup.yml sets). A scrape reads the engine then (no cache).
+tasks and update state. Every instance on a manager also exports when backup.yml last made a
+backup (the time it writes in the node's /var/lib/flotilla/backup.last, mounted read-only). A
+scrape reads the engine then (no cache); a manager that is not the leader reads only its own node.
 
 The judging is pure (`samples`), tested in tests/unit/test_swarm_exporter.py; the rest is I/O.
 """
@@ -20,7 +21,7 @@ from calendar import timegm
 from typing import Any
 
 Sample = tuple[str, str, dict[str, str], float]
-BACKUP_LABEL = "io.flotilla.backup.last"
+BACKUP_FILE = "/flotilla/backup.last"
 
 HELP = {
     "flotilla_swarm_exporter_leader": "1 on the exporter that exports the cluster (it runs on the swarm's leader)",
@@ -64,7 +65,7 @@ def samples(
     tasks: list[dict[str, Any]],
     hostname: str,
     certificate_expiry: float | None,
-    swarm_labels: dict[str, str] | None = None,
+    backup_time: float | None = None,
 ) -> list[Sample]:
     """Every sample of one scrape. `nodes` is None where the engine is no manager (no cluster view);
     the cluster is exported only by the leader's exporter, so each series comes from one target."""
@@ -75,6 +76,8 @@ def samples(
 
     if certificate_expiry is not None:
         add("flotilla_node_certificate_expiry_timestamp_seconds", {"node": hostname}, certificate_expiry)
+    if backup_time is not None:
+        add("flotilla_backup_last_success_timestamp_seconds", {"node": hostname}, backup_time)
     me = next((n for n in nodes or [] if n.get("ID") == self_id), {})
     leader = bool((me.get("ManagerStatus") or {}).get("Leader"))
     add("flotilla_swarm_exporter_leader", {"node": hostname}, leader)
@@ -103,9 +106,6 @@ def samples(
             add("flotilla_swarm_manager_reachable", {"node": name}, ok)
     add("flotilla_swarm_managers", {}, managers)
     add("flotilla_swarm_quorum_margin", {}, reachable - (managers // 2 + 1))
-    backup = (swarm_labels or {}).get(BACKUP_LABEL, "")
-    if backup.isdigit():
-        add("flotilla_backup_last_success_timestamp_seconds", {}, int(backup))
 
     for service in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", "")):
         name = (service.get("Spec") or {}).get("Name", service.get("ID", ""))
@@ -116,6 +116,15 @@ def samples(
         state = (service.get("UpdateStatus") or {}).get("State") or "none"
         add("flotilla_swarm_service_update_state", {"service": name, "stack": _stack(service), "state": state}, 1)
     return out
+
+
+def backup_time(path: str) -> float | None:
+    """The Unix time backup.yml wrote in ``path`` (None when there is none or it is not a number)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return float(int(handle.read().strip()))
+    except (OSError, ValueError):
+        return None
 
 
 def certificate_expiry(path: str) -> float | None:
@@ -130,8 +139,8 @@ def certificate_expiry(path: str) -> float | None:
 class Collector:
     """prometheus_client's custom collector: one read of the engine per scrape."""
 
-    def __init__(self, client: Any, cert: str) -> None:
-        self.client, self.cert = client, cert
+    def __init__(self, client: Any, cert: str, backup: str = BACKUP_FILE) -> None:
+        self.client, self.cert, self.backup = client, cert, backup
 
     def collect(self) -> Any:
         from docker.errors import APIError
@@ -140,19 +149,21 @@ class Collector:
         api = self.client.api
         info = api.info()
         swarm = info.get("Swarm") or {}
-        nodes, services, tasks, cluster_labels = None, [], [], {}
+        nodes, services, tasks = None, [], []
         if swarm.get("ControlAvailable"):
             try:
-                nodes = api.nodes()
-                services = api.services()
-                tasks = api.tasks(filters={"desired-state": "running"})
-                cluster_labels = (api.inspect_swarm().get("Spec") or {}).get("Labels")
+                # Its own node first: a manager that is not the leader reads no more than that.
+                nodes = [api.inspect_node(swarm.get("NodeID", ""))]
+                if (nodes[0].get("ManagerStatus") or {}).get("Leader"):
+                    nodes = api.nodes()
+                    services = api.services()
+                    tasks = api.tasks(filters={"desired-state": "running"})
             except APIError:   # no leader (a lost quorum): this node's own figures only
-                nodes, services, tasks, cluster_labels = None, [], [], {}
+                nodes, services, tasks = None, [], []
         families: dict[str, Any] = {}
         for name, text, labels, value in samples(
                 swarm.get("NodeID", ""), nodes, services, tasks, info.get("Name", ""),
-                certificate_expiry(self.cert), cluster_labels):
+                certificate_expiry(self.cert), backup_time(self.backup) if swarm.get("ControlAvailable") else None):
             family = families.get(name)
             if family is None:
                 family = families[name] = GaugeMetricFamily(name, text, labels=list(labels))
@@ -168,8 +179,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=9423)
     parser.add_argument("--certificate", default="/swarm-certificates/swarm-node.crt")
+    parser.add_argument("--backup-record", default=BACKUP_FILE)
     args = parser.parse_args()
-    REGISTRY.register(Collector(docker.from_env(), args.certificate))  # type: ignore[arg-type]
+    REGISTRY.register(Collector(docker.from_env(), args.certificate, args.backup_record))  # type: ignore[arg-type]
     start_http_server(args.port)
     while True:
         time.sleep(3600)
