@@ -42,7 +42,10 @@ class Inventory:
         settings = yaml.safe_load(main.read_text())
         version = drill.output("manager1", "dpkg-query", "-W", "-f", "${Version}", "docker.io")
         settings["docker_engine_version"] = version
-        settings["docker_engine_daemon_options"] = json.loads(drill.read("manager1", "/etc/docker/daemon.json"))
+        # (metrics-addr is each node's own address: docker_engine_metrics_address sets it, where the
+        # inventory serves the engines' metrics.)
+        running = json.loads(drill.read("manager1", "/etc/docker/daemon.json"))
+        settings["docker_engine_daemon_options"] = {k: v for k, v in running.items() if k != "metrics-addr"}
         main.write_text(yaml.safe_dump(settings))
         (root / "host_vars").mkdir()
         self.write()
