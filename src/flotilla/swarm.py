@@ -570,6 +570,29 @@ def swarm_short_services(
     return sorted({name for name, _ in _shortfall(services, tasks, "", nodes)})
 
 
+def swarm_stuck_hosts(tasks: list[dict[str, Any]], nodes: list[Node], addresses: dict[str, str]) -> list[str]:
+    """The hosts whose engine holds a task the swarm wants running still ``assigned``, in ``addresses`` order.
+
+    Read once a restore's rebalance waited (roles/swarm_node/tasks/rebalance.yml): the node's agent
+    never took the task up (seen after a restore: an agent that lost its session while the swarm was
+    rebuilt rejected tasks with "swarm is not active", then left the next one assigned). A restart
+    of that engine gives its agent a new session. ``addresses`` is host -> swarm address (role
+    swarm's ``swarm_cluster.addresses``); a node is matched by its address, else by its hostname.
+    """
+    stuck = {
+        str(t.get("NodeID"))
+        for t in tasks
+        if t.get("NodeID") and t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "assigned"
+    }
+    by_addr = {addr: host for host, addr in addresses.items() if addr}
+    hosts = set()
+    for node in nodes:
+        if node.get("ID") in stuck:
+            host = by_addr.get(str((node.get("Status") or {}).get("Addr") or "")) or _name(node)
+            hosts.add(host)
+    return [host for host in addresses if host in hosts]
+
+
 def swarm_backup_compare(backup: dict[str, Any], found: dict[str, Any]) -> list[str]:
     """What a restore did not bring back, one line each ([] when everything is there).
 
@@ -824,6 +847,7 @@ FILTERS: dict[str, Any] = {
     "swarm_health": swarm_health,
     "swarm_service_shortfall": swarm_service_shortfall,
     "swarm_short_services": swarm_short_services,
+    "swarm_stuck_hosts": swarm_stuck_hosts,
     "swarm_removal_check": swarm_removal_check,
     "swarm_backup_compare": swarm_backup_compare,
     "swarm_node_id": swarm_node_id,

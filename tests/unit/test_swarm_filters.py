@@ -609,3 +609,19 @@ class TestRotation:
         assert "ends in 8 days (2026-12-10)" in report["warnings"][0]
         # A naive time is UTC; nothing near its end: no warning.
         assert sf.swarm_cert_report({"m1": "20270302101500Z"}, "2026-12-02T12:00:00", 30)["warnings"] == []
+
+
+class TestStuckHosts:
+    NODES = [{"ID": "n1", "Description": {"Hostname": "m1"}, "Status": {"Addr": "10.0.0.1"}},
+             {"ID": "n2", "Description": {"Hostname": "node-b"}, "Status": {"Addr": "10.0.0.2"}},
+             {"ID": "n3", "Description": {"Hostname": "w2"}, "Status": {"Addr": "172.17.0.9"}}]
+    ADDRESSES = {"m1": "10.0.0.1", "w1": "10.0.0.2", "w2": "10.0.0.3"}
+
+    def test_a_task_left_assigned_names_its_host_by_address_else_by_hostname(self):
+        tasks = [task("s1", "n1"), task("s2", "n2", "assigned"), task("s2", "n3", "assigned"), task("s1", "n3")]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES) == ["w1", "w2"]
+
+    def test_tasks_running_starting_or_no_longer_wanted_name_nothing(self):
+        tasks = [task("s1", "n1"), task("s1", "n2", "starting"), task("s1", "n3", "assigned", "shutdown"),
+                 task("s2", "", "pending")]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES) == []
