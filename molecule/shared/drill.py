@@ -71,8 +71,17 @@ def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = N
     run = Run(result.returncode, result.stdout + result.stderr, round(time.monotonic() - start, 1))
     _log_play(playbook, extra, run, inventory)
     if ok:
-        assert run.returncode == 0, f"{playbook} failed (rc {run.returncode}):\n{run.stdout[-5000:]}"
+        # The failing tasks' own lines first: a CI summary shows only the message's first lines.
+        assert run.returncode == 0, (
+            f"{playbook} failed (rc {run.returncode}): {errors(run.stdout)}\n{run.stdout[-5000:]}")
     return run
+
+
+def errors(stdout: str) -> str:
+    """The lines of a playbook's output that say what failed (fatal:/failed: and the messages), joined."""
+    found = [line.strip() for line in stdout.splitlines()
+             if line.startswith(("fatal:", "failed:", "[ERROR]:")) or line.lstrip().startswith('"msg":')]
+    return " | ".join(found[:6])[:1500] or "(no task failed: see the output)"
 
 
 def _log_play(playbook: str, extra: tuple[str, ...], run: Run, inventory: Path | None) -> None:
@@ -84,7 +93,7 @@ def _log_play(playbook: str, extra: tuple[str, ...], run: Run, inventory: Path |
     # An argument that may carry an unlock key, a token or a password is not written down.
     args = ["(hidden)" if re.search(r"key|token|password|secret", arg, re.I) else arg for arg in extra]
     line = {"test": test, "playbook": playbook, "args": args, "seconds": run.seconds, "rc": run.returncode,
-            "lock_left": _lock_left(inventory)}
+            "lock_left": _lock_left(inventory), "errors": errors(run.stdout) if run.returncode else ""}
     with PLAYS.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
 

@@ -35,7 +35,7 @@ def prometheus(path: str) -> dict:
 
 # The monitoring stack as site.yml left it: its configuration valid by promtool, the shipped rules
 # passing their own tests (stacks/monitoring/tests/rules_test.yml, in the lab's image, on the
-# controller that built it), every node's exporters scraped, no alert firing.
+# controller that built it), every node's exporters scraped, no alert firing (but BackupTooOld).
 def test_monitoring_reads_every_node_and_nothing_fires(host):
     if not drill.platform("monitoring"):
         pytest.skip("the drill inventory does not run the monitoring stack (the demo lab's does: "
@@ -61,7 +61,9 @@ def test_monitoring_reads_every_node_and_nothing_fires(host):
     drill.wait(lambda: scraped() == dict.fromkeys(jobs, nodes), 90, "every node's exporters scraped")
     leader = prometheus("/api/v1/query?query=flotilla_swarm_node_up")["data"]["result"]
     assert {r["metric"]["node"]: r["value"][1] for r in leader} == dict.fromkeys(nodes, "1")
-    assert prometheus("/api/v1/alerts")["data"]["alerts"] == []
+    # (BackupTooOld is the truth on a lab whose last backup.yml is over 26 h old, and is about backups.)
+    alerts = [a for a in prometheus("/api/v1/alerts")["data"]["alerts"] if a["labels"]["alertname"] != "BackupTooOld"]
+    assert alerts == []
 
 
 def test_web_tasks_of_a_lost_worker_run_elsewhere(host):
