@@ -570,26 +570,40 @@ def swarm_short_services(
     return sorted({name for name, _ in _shortfall(services, tasks, "", nodes)})
 
 
-def swarm_stuck_hosts(tasks: list[dict[str, Any]], nodes: list[Node], addresses: dict[str, str]) -> list[str]:
-    """The hosts whose engine holds a task the swarm wants running still ``assigned``, in ``addresses`` order.
+def _seconds(stamp: str) -> float:
+    """Seconds since the epoch of a Docker API time (RFC 3339, nanoseconds and all); 0 when unreadable."""
+    try:
+        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def swarm_stuck_hosts(
+    tasks: list[dict[str, Any]], nodes: list[Node], addresses: dict[str, str], now: str, older: int = 30
+) -> list[str]:
+    """The hosts holding a task the swarm wants running that has been ``assigned`` for ``older`` s or
+    more at ``now`` (RFC 3339, UTC), in ``addresses`` order.
 
     Read once a restore's rebalance waited (roles/swarm_node/tasks/rebalance.yml): the node's agent
     never took the task up (seen after a restore: an agent that lost its session while the swarm was
-    rebuilt rejected tasks with "swarm is not active", then left the next one assigned). A restart
-    of that engine gives its agent a new session. ``addresses`` is host -> swarm address (role
-    swarm's ``swarm_cluster.addresses``); a node is matched by its address, else by its hostname.
+    rebuilt rejected tasks with "swarm is not active", then left the next one assigned). A task of
+    a rolling update is assigned for a moment only, hence ``older``. A restart of that engine gives
+    its agent a new session. ``addresses`` is host -> swarm address (role swarm's
+    ``swarm_cluster.addresses``); a node is matched by its address, else by its hostname.
     """
+    limit = _seconds(now) - older
     stuck = {
         str(t.get("NodeID"))
         for t in tasks
-        if t.get("NodeID") and t.get("DesiredState") == "running" and (t.get("Status") or {}).get("State") == "assigned"
+        if t.get("NodeID") and t.get("DesiredState") == "running"
+        and (t.get("Status") or {}).get("State") == "assigned"
+        and 0 < _seconds(str((t.get("Status") or {}).get("Timestamp", ""))) <= limit
     }
     by_addr = {addr: host for host, addr in addresses.items() if addr}
     hosts = set()
     for node in nodes:
         if node.get("ID") in stuck:
-            host = by_addr.get(str((node.get("Status") or {}).get("Addr") or "")) or _name(node)
-            hosts.add(host)
+            hosts.add(by_addr.get(str((node.get("Status") or {}).get("Addr") or "")) or _name(node))
     return [host for host in addresses if host in hosts]
 
 

@@ -616,12 +616,26 @@ class TestStuckHosts:
              {"ID": "n2", "Description": {"Hostname": "node-b"}, "Status": {"Addr": "10.0.0.2"}},
              {"ID": "n3", "Description": {"Hostname": "w2"}, "Status": {"Addr": "172.17.0.9"}}]
     ADDRESSES = {"m1": "10.0.0.1", "w1": "10.0.0.2", "w2": "10.0.0.3"}
+    NOW = "2026-12-03T22:10:00Z"
+
+    @staticmethod
+    def at(t, stamp):
+        return {**t, "Status": {**t["Status"], "Timestamp": stamp}}
 
     def test_a_task_left_assigned_names_its_host_by_address_else_by_hostname(self):
-        tasks = [task("s1", "n1"), task("s2", "n2", "assigned"), task("s2", "n3", "assigned"), task("s1", "n3")]
-        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES) == ["w1", "w2"]
+        old = "2026-12-03T22:09:00.123456789Z"
+        tasks = [task("s1", "n1"), self.at(task("s2", "n2", "assigned"), old),
+                 self.at(task("s2", "n3", "assigned"), old), task("s1", "n3")]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == ["w1", "w2"]
+
+    def test_a_task_assigned_for_a_moment_of_a_rolling_update_names_nothing(self):
+        tasks = [self.at(task("s2", "n2", "assigned"), "2026-12-03T22:09:45Z"),
+                 self.at(task("s2", "n3", "assigned"), "not a time")]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == []
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW, older=10) == ["w1"]
 
     def test_tasks_running_starting_or_no_longer_wanted_name_nothing(self):
-        tasks = [task("s1", "n1"), task("s1", "n2", "starting"), task("s1", "n3", "assigned", "shutdown"),
-                 task("s2", "", "pending")]
-        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES) == []
+        old = "2026-12-03T22:00:00Z"
+        tasks = [self.at(t, old) for t in (task("s1", "n1"), task("s1", "n2", "starting"),
+                                           task("s1", "n3", "assigned", "shutdown"), task("s2", "", "pending"))]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == []
