@@ -78,9 +78,15 @@ def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = N
 
 
 def errors(stdout: str) -> str:
-    """The lines of a playbook's output that say what failed (fatal:/failed: and the messages), joined."""
-    found = [line.strip() for line in stdout.splitlines()
-             if line.startswith(("fatal:", "failed:", "[ERROR]:")) or line.lstrip().startswith('"msg":')]
+    """What failed in a playbook's output: each fatal:/failed:/[ERROR]: line, with the "msg" of a
+    result printed over several lines, joined (a task's own "msg" lines elsewhere are not failures)."""
+    lines = stdout.splitlines()
+    found = []
+    for at, line in enumerate(lines):
+        if line.startswith(("fatal:", "failed:", "[ERROR]:")):
+            found.append(line.strip())
+            if line.rstrip().endswith("{"):
+                found += [m.strip() for m in lines[at + 1:at + 40] if m.lstrip().startswith('"msg":')][:1]
     return " | ".join(found[:6])[:1500] or "(no task failed: see the output)"
 
 
