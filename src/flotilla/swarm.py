@@ -12,6 +12,7 @@ case without a cluster. The role feeds them:
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -571,18 +572,20 @@ def swarm_short_services(
 
 
 def _seconds(stamp: str) -> float:
-    """Seconds since the epoch of a Docker API time (RFC 3339, nanoseconds and all); 0 when unreadable."""
-    try:
-        return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    except ValueError:
+    """Seconds since the epoch of a Docker API time (RFC 3339: nanoseconds, Z or an offset); 0 when unreadable."""
+    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", stamp.strip())
+    if not found:
         return 0.0
+    when = datetime.fromisoformat(found[1] + ("+00:00" if found[2] in (None, "Z") else found[2]))
+    return when.astimezone(UTC).timestamp()
 
 
 def swarm_stuck_hosts(
     tasks: list[dict[str, Any]], nodes: list[Node], addresses: dict[str, str], now: str, older: int = 30
-) -> list[str]:
+) -> list[dict[str, str]]:
     """The hosts holding a task the swarm wants running that has been ``assigned`` for ``older`` s or
-    more at ``now`` (RFC 3339, UTC), in ``addresses`` order.
+    more at ``now`` (RFC 3339: the swarm's own clock, a manager's SystemTime), in ``addresses``
+    order: ``host`` and its ``node_id`` each.
 
     Read once a restore's rebalance waited (roles/swarm_node/tasks/rebalance.yml): the node's agent
     never took the task up (seen after a restore: an agent that lost its session while the swarm was
@@ -600,11 +603,11 @@ def swarm_stuck_hosts(
         and 0 < _seconds(str((t.get("Status") or {}).get("Timestamp", ""))) <= limit
     }
     by_addr = {addr: host for host, addr in addresses.items() if addr}
-    hosts = set()
+    hosts: dict[str, str] = {}
     for node in nodes:
         if node.get("ID") in stuck:
-            hosts.add(by_addr.get(str((node.get("Status") or {}).get("Addr") or "")) or _name(node))
-    return [host for host in addresses if host in hosts]
+            hosts[by_addr.get(str((node.get("Status") or {}).get("Addr") or "")) or _name(node)] = str(node["ID"])
+    return [{"host": host, "node_id": hosts[host]} for host in addresses if host in hosts]
 
 
 def swarm_backup_compare(backup: dict[str, Any], found: dict[str, Any]) -> list[str]:

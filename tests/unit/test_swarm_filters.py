@@ -626,13 +626,22 @@ class TestStuckHosts:
         old = "2026-12-03T22:09:00.123456789Z"
         tasks = [task("s1", "n1"), self.at(task("s2", "n2", "assigned"), old),
                  self.at(task("s2", "n3", "assigned"), old), task("s1", "n3")]
-        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == ["w1", "w2"]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == [
+            {"host": "w1", "node_id": "n2"}, {"host": "w2", "node_id": "n3"}]
 
     def test_a_task_assigned_for_a_moment_of_a_rolling_update_names_nothing(self):
         tasks = [self.at(task("s2", "n2", "assigned"), "2026-12-03T22:09:45Z"),
                  self.at(task("s2", "n3", "assigned"), "not a time")]
         assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW) == []
-        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW, older=10) == ["w1"]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, self.NOW, older=10) == [
+            {"host": "w1", "node_id": "n2"}]
+
+    def test_times_with_an_offset_or_nanoseconds_compare_as_instants(self):
+        tasks = [self.at(task("s2", "n2", "assigned"), "2026-12-03T22:09:20.999999999Z")]
+        # the manager's SystemTime in its own zone: 23:10:00+01:00 is 22:10:00Z, 40 s later
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, "2026-12-03T23:10:00.5+01:00") == [
+            {"host": "w1", "node_id": "n2"}]
+        assert sf.swarm_stuck_hosts(tasks, self.NODES, self.ADDRESSES, "2026-12-03T22:09:40Z") == []
 
     def test_tasks_running_starting_or_no_longer_wanted_name_nothing(self):
         old = "2026-12-03T22:00:00Z"
