@@ -84,9 +84,12 @@ def errors(stdout: str) -> str:
     found = []
     for at, line in enumerate(lines):
         if line.startswith(("fatal:", "failed:", "[ERROR]:")):
+            result = lines[at + 1:at + 60] if line.rstrip().endswith("{") else []
+            end = next((i for i, m in enumerate(result) if m.startswith("}")), len(result))
+            if (result[end + 1:end + 2] if result else lines[at + 1:at + 2]) == ["...ignoring"]:
+                continue   # ignore_errors / ignore_unreachable: not what failed the run
             found.append(line.strip())
-            if line.rstrip().endswith("{"):
-                found += [m.strip() for m in lines[at + 1:at + 40] if m.lstrip().startswith('"msg":')][:1]
+            found += [m.strip() for m in result[:end] if m.lstrip().startswith('"msg":')][:1]
     return " | ".join(found[:6])[:1500] or "(no task failed: see the output)"
 
 
