@@ -79,16 +79,20 @@ def play(playbook: str, *extra: str, ok: bool = True, inventory: Path | None = N
 
 def errors(stdout: str) -> str:
     """What failed in a playbook's output: each fatal:/failed:/[ERROR]: line, with the "msg" of a
-    result printed over several lines, joined (a task's own "msg" lines elsewhere are not failures)."""
+    result printed over several lines, joined. A task whose failures were ignored (ignore_errors,
+    ignore_unreachable: "...ignoring" after them) counts for nothing, nor do other tasks' "msg" lines."""
     lines = stdout.splitlines()
-    found = []
+    found: list[str] = []
+    start = 0   # where the current task's lines begin in found
     for at, line in enumerate(lines):
-        if line.startswith(("fatal:", "failed:", "[ERROR]:")):
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            start = len(found)
+        elif line.strip() == "...ignoring":
+            del found[start:]
+        elif line.startswith(("fatal:", "failed:", "[ERROR]:")):
+            found.append(line.strip())
             result = lines[at + 1:at + 60] if line.rstrip().endswith("{") else []
             end = next((i for i, m in enumerate(result) if m.startswith("}")), len(result))
-            if (result[end + 1:end + 2] if result else lines[at + 1:at + 2]) == ["...ignoring"]:
-                continue   # ignore_errors / ignore_unreachable: not what failed the run
-            found.append(line.strip())
             found += [m.strip() for m in result[:end] if m.lstrip().startswith('"msg":')][:1]
     return " | ".join(found[:6])[:1500] or "(no task failed: see the output)"
 
