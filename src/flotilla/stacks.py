@@ -215,7 +215,7 @@ def _short(image: str) -> str:
 _LIVE = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
 
 
-def _seconds(stamp: str) -> float:
+def docker_seconds(stamp: str) -> float:
     """A Docker timestamp ("2026-12-01T02:03:22.123456789Z") as seconds since the epoch (0 if unreadable)."""
     if not stamp:
         return 0.0
@@ -227,7 +227,8 @@ def _seconds(stamp: str) -> float:
 
 
 def _latest(tasks: list[dict[str, Any]]) -> dict[str, Any]:
-    return max(tasks, key=lambda t: (_seconds(t.get("CreatedAt", "")), (t.get("Status") or {}).get("Timestamp", "")))
+    return max(tasks, key=lambda t: (docker_seconds(t.get("CreatedAt", "")),
+                                     (t.get("Status") or {}).get("Timestamp", "")))
 
 
 def _where(task: dict[str, Any], name: str, hostnames: dict[str, str]) -> str:
@@ -260,7 +261,8 @@ def _dead_ends(
         state, err = status.get("State", ""), status.get("Err", "")
         if "No such image" in err:
             found.append(f"{name}: {_where(last, name, hostnames)}: {err}")
-        elif state == "pending" and "no suitable node" in err and now - _seconds(last.get("CreatedAt", "")) >= grace:
+        elif (state == "pending" and "no suitable node" in err
+              and now - docker_seconds(last.get("CreatedAt", "")) >= grace):
             found.append(f"{name}: Swarm cannot place {_where(last, name, hostnames)}: {err}")
         elif (state == "complete" and last.get("Slot") and condition in ("on-failure", "none")
               and not any((t.get("Status") or {}).get("State") in _LIVE for t in groups[key])):
@@ -389,7 +391,7 @@ def stacks_convergence(
     changed_set = None if changed is None else set(changed)
     states = [
         _service_state(s, info.get("tasks") or [], nodes, hostnames, changed_set,
-                       (expected or {}).get((s.get("Spec") or {}).get("Name", "")), _seconds(now), float(grace))
+                       (expected or {}).get((s.get("Spec") or {}).get("Name", "")), docker_seconds(now), float(grace))
         for s in sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name", ""))
     ]
     found = {s["name"] for s in states}
@@ -402,10 +404,10 @@ def stacks_convergence(
                         for s in states if s["state"] == "updating")
     # When the deploy last changed each failed service (0: not known, as good as long ago).
     changed_at = {
-        (s.get("Spec") or {}).get("Name", ""): _seconds(s.get("UpdatedAt") or s.get("CreatedAt") or "")
+        (s.get("Spec") or {}).get("Name", ""): docker_seconds(s.get("UpdatedAt") or s.get("CreatedAt") or "")
         for s in services
     }
-    waited = bool(failures) and _seconds(now) - min(changed_at.get(s["name"], 0.0) for s in failures) >= SETTLE
+    waited = bool(failures) and docker_seconds(now) - min(changed_at.get(s["name"], 0.0) for s in failures) >= SETTLE
     if pending and not waited:
         # A failure waits for the rest of the stack to settle (up to SETTLE seconds), so that one
         # run names every service that will not come up; a wait that runs out names the failures first.

@@ -12,11 +12,11 @@ case without a cluster. The role feeds them:
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from flotilla.placement import global_wanted
+from flotilla.stacks import docker_seconds
 
 Info = dict[str, dict[str, Any]]
 Node = dict[str, Any]
@@ -571,15 +571,6 @@ def swarm_short_services(
     return sorted({name for name, _ in _shortfall(services, tasks, "", nodes)})
 
 
-def _seconds(stamp: str) -> float:
-    """Seconds since the epoch of a Docker API time (RFC 3339: nanoseconds, Z or an offset); 0 when unreadable."""
-    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", stamp.strip())
-    if not found:
-        return 0.0
-    when = datetime.fromisoformat(found[1] + ("+00:00" if found[2] in (None, "Z") else found[2]))
-    return when.astimezone(UTC).timestamp()
-
-
 def swarm_stuck_hosts(
     tasks: list[dict[str, Any]], nodes: list[Node], addresses: dict[str, str], now: str, older: int = 30
 ) -> list[dict[str, str]]:
@@ -594,13 +585,13 @@ def swarm_stuck_hosts(
     its agent a new session. ``addresses`` is host -> swarm address (role swarm's
     ``swarm_cluster.addresses``); a node is matched by its address, else by its hostname.
     """
-    limit = _seconds(now) - older
+    limit = docker_seconds(now) - older
     stuck = {
         str(t.get("NodeID"))
         for t in tasks
         if t.get("NodeID") and t.get("DesiredState") == "running"
         and (t.get("Status") or {}).get("State") == "assigned"
-        and 0 < _seconds(str((t.get("Status") or {}).get("Timestamp", ""))) <= limit
+        and 0 < docker_seconds(str((t.get("Status") or {}).get("Timestamp", ""))) <= limit
     }
     by_addr = {addr: host for host, addr in addresses.items() if addr}
     hosts: dict[str, str] = {}
