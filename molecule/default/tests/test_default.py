@@ -186,7 +186,10 @@ def test_demo_web_update_restart_and_health_as_declared(host, wanted):
     # any, not on-failure: the server exits 0 on SIGTERM, and a completed task is not replaced
     assert template["RestartPolicy"] == {"Condition": "any", "Delay": 2 * 10**9, "MaxAttempts": 0,
                                          "Window": 30 * 10**9}
-    assert template["ContainerSpec"]["Healthcheck"]["Test"][0] == "CMD"
+    health = template["ContainerSpec"]["Healthcheck"]
+    assert health["Test"][0] == "CMD"
+    # the lab's engine (26) checks every second until healthy, then every 10 s (Engine 25+: stacks_docker_api)
+    assert (health["StartInterval"], health["StartPeriod"], health["Interval"]) == (10**9, 6 * 10**9, 10 * 10**9)
     assert template["ContainerSpec"]["StopGracePeriod"] == 10 * 10**9
     assert template["Resources"]["Limits"]["MemoryBytes"] == 64 * 2**20
     assert template["Resources"]["Reservations"]["NanoCPUs"] == 5 * 10**7
