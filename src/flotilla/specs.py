@@ -246,7 +246,8 @@ GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
 # tests/unit/test_specs.py holds this list to facts_set() of the roles and playbooks.
 RUN_FACTS = (
     "docker_engine_drift", "docker_engine_pending", "flotilla_unreachable", "ingress_https", "ingress_routes",
-    "ingress_rules", "ingress_tls_hosts", "ingress_tls_pem", "stacks_plans", "status_report", "swarm_cluster",
+    "ingress_rules", "ingress_tls_hosts", "ingress_tls_pem", "stacks_docker_api", "stacks_plans", "status_report",
+    "swarm_cluster",
     "swarm_encryption", "swarm_ipvs_available", "swarm_lock_held", "swarm_node_removed",
 )
 

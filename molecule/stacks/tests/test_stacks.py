@@ -97,12 +97,28 @@ def test_rolling_update_to_v2_loses_no_request(host):
     assert service(host)["UpdateStatus"]["State"] == "completed"
 
 
+def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
+    first = greeting_configs(host)
+    assert len(first) == 1
+    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hej"}')
+    second = greeting_configs(host)
+    assert len(second) == 2 and first < second  # the previous spec's config stays for rollback
+    current = service(host)["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"]
+    assert current in second - first
+    answers = {json.loads(subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout)["greeting"]
+               for url in drill.urls()}
+    assert answers == {"Hej"}
+    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')
+    third = greeting_configs(host)
+    assert first.isdisjoint(third) and current in third and len(third) == 2  # the oldest was pruned
+
+
 def test_broken_version_is_rolled_back_and_the_play_says_so(host):
     watched = drill.platform("monitoring")
     with drill.alert_sink() if watched else contextlib.nullcontext() as sink:
         with Load(drill.urls(), rate=RATE) as load:
             time.sleep(2)
-            result = deploy("-e", "demo_web_version=broken", expect_ok=False)
+            result = deploy("-e", "demo_web_version=broken", "-e", '{"demo_web_greeting": "Hallo"}', expect_ok=False)
             time.sleep(2)
         if watched:   # the monitoring stack says so too: UpdateRolledBack reaches the webhook
             sink.wait("UpdateRolledBack", 60, service="demo_web")
@@ -120,29 +136,18 @@ def test_broken_version_is_rolled_back_and_the_play_says_so(host):
     # The same version again is not a failure: nothing to change, the rollback is history. And a
     # deploy with nothing to change restarts nothing: docker stack deploy re-sends every service's
     # spec (each update moves the service's version), so it did reach Swarm, and no task was replaced.
+    # Nor does it prune: the config the last change (Hej -> Hallo, the test above) kept for a
+    # rollback stays, though the re-sent spec is now the previous one too (changed=0).
     before = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
     versions = {name: service(host, name)["Version"]["Index"] for name in ("demo_web", "demo_proxy")}
-    again = deploy("-e", "demo_web_version=2")
+    configs = greeting_configs(host)
+    assert len(configs) == 2, configs
+    again = deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')
     assert set(again.changed.values()) == {0}, again.changed_tasks
+    assert greeting_configs(host) == configs
     assert {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")} == before
     moved = {name: service(host, name)["Version"]["Index"] for name in versions}
     assert all(moved[name] > versions[name] for name in versions), (versions, moved)
-
-
-def test_a_config_change_rolls_to_a_new_name_and_old_ones_are_pruned(host):
-    first = greeting_configs(host)
-    assert len(first) == 1
-    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hej"}')
-    second = greeting_configs(host)
-    assert len(second) == 2 and first < second  # the previous spec's config stays for rollback
-    current = service(host)["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"]
-    assert current in second - first
-    answers = {json.loads(subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout)["greeting"]
-               for url in drill.urls()}
-    assert answers == {"Hej"}
-    deploy("-e", "demo_web_version=2", "-e", '{"demo_web_greeting": "Hallo"}')
-    third = greeting_configs(host)
-    assert first.isdisjoint(third) and current in third and len(third) == 2  # the oldest was pruned
 
 
 def test_a_killed_task_is_replaced_under_the_restart_policy(host):
