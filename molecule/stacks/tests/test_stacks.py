@@ -136,8 +136,8 @@ def test_broken_version_is_rolled_back_and_the_play_says_so(host):
     # The same version again is not a failure: nothing to change, the rollback is history. And a
     # deploy with nothing to change restarts nothing: docker stack deploy re-sends every service's
     # spec (each update moves the service's version), so it did reach Swarm, and no task was replaced.
-    # Nor does it prune: the config the last change (Hej -> Hallo, the test above) kept for a
-    # rollback stays, though the re-sent spec is now the previous one too (changed=0).
+    # Nor does it prune (changed=0): the config Hej, which the test above replaced and the rollback
+    # left unreferenced (Swarm clears the previous spec when it rolls back), waits for the next change.
     before = {t["ID"] for t in running_tasks(host)} | {t["ID"] for t in running_tasks(host, "demo_proxy")}
     versions = {name: service(host, name)["Version"]["Index"] for name in ("demo_web", "demo_proxy")}
     configs = greeting_configs(host)
