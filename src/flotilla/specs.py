@@ -247,8 +247,7 @@ GONE_INPUTS = re.compile(r"^swarm_(manager|worker)_group$")
 RUN_FACTS = (
     "docker_engine_drift", "docker_engine_pending", "flotilla_unreachable", "ingress_https", "ingress_routes",
     "ingress_rules", "ingress_tls_hosts", "ingress_tls_pem", "stacks_docker_api", "stacks_plans", "status_report",
-    "swarm_cluster",
-    "swarm_encryption", "swarm_ipvs_available", "swarm_lock_held", "swarm_node_removed",
+    "swarm_cluster", "swarm_encryption", "swarm_ipvs_available", "swarm_lock_held", "swarm_node_removed",
 )
 
 
