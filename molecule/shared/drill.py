@@ -148,6 +148,13 @@ def platform(name: str) -> bool:
     return name in (inventory_var("stacks_enabled", []) or [])
 
 
+def prometheus(path: str, node: str = "manager1") -> dict:
+    """Prometheus's HTTP API on `node` (monitoring_node: the lab's manager1 by default; the lab's
+    firewall admits the controller)."""
+    with urllib.request.urlopen(f"http://{addresses()[node]}:9090{path}", timeout=10) as answer:
+        return json.load(answer)
+
+
 def alert_sink():
     """A webhook receiver where the lab's Alertmanager sends alerts (flotilla.lab.alerts), on the
     controller's address on the lab network (lab_controller_address, written by `lab up`)."""

@@ -12,7 +12,6 @@ stack to another manager, which then reports the lost node; once it is back, mon
 import json
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -53,11 +52,6 @@ def test_the_manager_comes_back_and_nothing_is_left_to_change(host):
     assert drill.nodes(host)[LOST]["ManagerStatus"]["Reachability"] == "reachable"
     run = drill.play("site.yml")
     assert set(run.changed.values()) == {0}, run.changed
-
-
-def prometheus(address: str, path: str) -> dict:
-    with urllib.request.urlopen(f"http://{address}:9090{path}", timeout=10) as answer:
-        return json.load(answer)
 
 
 def test_monitoring_is_moved_off_its_lost_node_and_back(host):
@@ -114,7 +108,7 @@ def test_monitoring_is_moved_off_its_lost_node_and_back(host):
                               "--format '{{.Node}}'")
     assert tasks.split() == [lost], tasks
     # Home with its history: the samples from before the loss are there.
-    before = prometheus(address[lost], f"/api/v1/query?query=count(up)&time={stopped_at - 30:.0f}")["data"]["result"]
+    before = drill.prometheus(f"/api/v1/query?query=count(up)&time={stopped_at - 30:.0f}", lost)["data"]["result"]
     assert before, "no samples from before the loss on the monitoring node"
     # The moved stack's volumes are removed as roles/monitoring/README.md tells the admin: first the
     # stopped task containers that hold them (Swarm keeps them as task history), then the volumes;

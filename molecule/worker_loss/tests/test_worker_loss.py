@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,6 @@ import drill  # noqa: E402
 def web_tasks(host) -> list[dict]:
     out = host.check_output("docker service ps demo_web --filter desired-state=running --format '{{json .}}'")
     return [json.loads(line) for line in out.splitlines()]
-
-
-def prometheus(path: str) -> dict:
-    """Prometheus's HTTP API on manager1 (monitoring_node; the lab's firewall admits the controller)."""
-    with urllib.request.urlopen(f"http://{drill.addresses()['manager1']}:9090{path}", timeout=10) as answer:
-        return json.load(answer)
 
 
 # The monitoring stack as site.yml left it: its configuration valid by promtool, the shipped rules
@@ -53,16 +46,17 @@ def test_monitoring_reads_every_node_and_nothing_fires(host):
     jobs = ("node", "swarm") + (("engine",) if drill.inventory_var("monitoring_engine_metrics_port", 0) else ())
 
     def scraped() -> dict[str, set[str]]:
-        targets = prometheus("/api/v1/targets")["data"]["activeTargets"]
+        targets = drill.prometheus("/api/v1/targets")["data"]["activeTargets"]
         return {job: {t["labels"]["instance"] for t in targets if t["labels"]["job"] == job and t["health"] == "up"}
                 for job in jobs}
 
     nodes = set(drill.addresses())
     drill.wait(lambda: scraped() == dict.fromkeys(jobs, nodes), 90, "every node's exporters scraped")
-    leader = prometheus("/api/v1/query?query=flotilla_swarm_node_up")["data"]["result"]
+    leader = drill.prometheus("/api/v1/query?query=flotilla_swarm_node_up")["data"]["result"]
     assert {r["metric"]["node"]: r["value"][1] for r in leader} == dict.fromkeys(nodes, "1")
     # (BackupTooOld is the truth on a lab whose last backup.yml is over 26 h old, and is about backups.)
-    alerts = [a for a in prometheus("/api/v1/alerts")["data"]["alerts"] if a["labels"]["alertname"] != "BackupTooOld"]
+    active = drill.prometheus("/api/v1/alerts")["data"]["alerts"]
+    alerts = [a for a in active if a["labels"]["alertname"] != "BackupTooOld"]
     assert alerts == []
 
 
